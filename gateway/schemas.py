@@ -1,0 +1,47 @@
+"""Request and response bodies of the gateway's own routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from services.platform.scopes import Role, Scope
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    role: Role
+    provider_id: uuid.UUID | None = None
+    scopes: list[Scope] | None = None  # narrower than the role; required for `service`
+
+
+class ClientOut(BaseModel):
+    client_id: str
+    name: str
+    role: Role
+    provider_id: str | None
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ClientCreated(BaseModel):
+    client_id: str
+    client_secret: str
+    name: str
+    role: Role
+    provider_id: str | None
+    scopes: list[str]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str

@@ -1,0 +1,19 @@
+"""citizens: the platform's tables (audit chain, idempotency keys).
+
+Revision ID: citizens_0001
+"""
+
+from migrations.common import create_platform_tables, drop_platform_tables
+
+revision = "citizens_0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_platform_tables()
+
+
+def downgrade() -> None:
+    drop_platform_tables()

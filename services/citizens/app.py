@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.platform.app import create_service_app
+from services.platform.settings import ServiceName, Settings
+from services.platform.tokens import KeyLookup
+
+from .routes import router
+
+
+def create_app(settings: Settings | None = None, *, key_lookup: KeyLookup | None = None) -> FastAPI:
+    return create_service_app(ServiceName.citizens, settings or Settings(), [router],
+                              title="sikkerby citizens", key_lookup=key_lookup)

@@ -1,0 +1,158 @@
+"""The audit writer: append-only, hash-chained entries of who touched what.
+
+A rule calls `record_access(session, principal, ...)`; the entry waits in the session and
+is chained and inserted by the transaction dependency just before commit, so an audited
+write and its audit entry commit together, and the chain lock is held only for the
+moment it takes to append. When the request is refused, the same entries are written with
+the refusal as outcome, in a transaction of their own.
+
+Each entry's `hash` is SHA-256 over the previous entry's hash and the entry's fields, so
+a changed or deleted entry breaks every hash after it (`verify_chain`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import Engine, text
+from sqlmodel import Field, Session, SQLModel, select
+
+from .columns import Timestamp
+from .middleware import request_id_var
+
+GENESIS_HASH = "0" * 64
+# Any constant works: it names the lock that serialises appends to the chain (PostgreSQL).
+_CHAIN_LOCK_KEY = 0x5A1CE4B7
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_entry"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    at: datetime = Timestamp(index=True)
+    actor: str = Field(max_length=200)
+    role: str = Field(max_length=40)
+    action: str = Field(max_length=100)
+    resource: str = Field(max_length=300)
+    citizen_id: uuid.UUID | None = Field(default=None, index=True)
+    purpose: str = Field(max_length=100)
+    outcome: str = Field(max_length=100)
+    request_id: str = Field(max_length=128)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class Actor(Protocol):
+    client_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    resource: str
+    citizen_id: uuid.UUID | None
+    purpose: str
+    outcome: str
+    request_id: str
+
+
+def record_access(
+    session: Session,
+    actor: Actor,
+    *,
+    action: str,
+    resource: str,
+    purpose: str,
+    citizen_id: uuid.UUID | None = None,
+) -> None:
+    """Note an access to personal data; it is written when the transaction ends."""
+    session.info.setdefault("audit_pending", []).append(
+        PendingEntry(
+            at=datetime.now(UTC),
+            actor=actor.client_id,
+            role=actor.role,
+            action=action,
+            resource=resource,
+            citizen_id=citizen_id,
+            purpose=purpose,
+            outcome="success",
+            request_id=request_id_var.get(),
+        )
+    )
+
+
+def entry_hash(prev_hash: str, entry: PendingEntry | AuditEntry) -> str:
+    at = entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=UTC)
+    canonical = json.dumps(
+        [
+            prev_hash,
+            at.astimezone(UTC).isoformat(timespec="microseconds"),
+            entry.actor,
+            entry.role,
+            entry.action,
+            entry.resource,
+            str(entry.citizen_id) if entry.citizen_id else None,
+            entry.purpose,
+            entry.outcome,
+            entry.request_id,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _lock_chain(session: Session) -> None:
+    # SQLite transactions here are BEGIN IMMEDIATE: already the only writer.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
+
+
+def append_entries(session: Session, entries: list[PendingEntry]) -> None:
+    if not entries:
+        return
+    _lock_chain(session)
+    last = session.exec(select(AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    prev = last or GENESIS_HASH
+    for entry in entries:
+        digest = entry_hash(prev, entry)
+        session.add(AuditEntry(**entry.__dict__, prev_hash=prev, hash=digest))
+        prev = digest
+    session.flush()
+
+
+def flush_pending_audit(session: Session) -> None:
+    append_entries(session, session.info.pop("audit_pending", []))
+
+
+def refusal_outcome(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    return f"refused:{code}" if isinstance(code, str) else "error"
+
+
+def write_refused_audit(engine: Engine, pending: list[PendingEntry], exc: BaseException) -> None:
+    outcome = refusal_outcome(exc)
+    refused = [PendingEntry(**{**entry.__dict__, "outcome": outcome}) for entry in pending]
+    with Session(engine) as session:
+        append_entries(session, refused)
+        session.commit()
+
+
+def verify_chain(session: Session) -> tuple[bool, int]:
+    """Recompute every hash in order. Returns (intact, number of entries)."""
+    prev = GENESIS_HASH
+    count = 0
+    for entry in session.exec(select(AuditEntry).order_by(AuditEntry.seq)):
+        if entry.prev_hash != prev or entry_hash(prev, entry) != entry.hash:
+            return False, count
+        prev = entry.hash
+        count += 1
+    return True, count
