@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -32,7 +33,7 @@ class IdempotencyKey(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     request_hash: str = Field(max_length=64)
     status_code: int | None = None
-    response_body: str | None = None
+    response_body: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Timestamp()
 
 
@@ -60,8 +61,9 @@ def claim_idempotency_key(
         .values(client_id=client_id, key=key, request_hash=fingerprint,
                 created_at=datetime.now(UTC))
         .on_conflict_do_nothing(index_elements=["client_id", "key"])
+        .returning(IdempotencyKey.key)
     )
-    if session.execute(statement).rowcount == 1:
+    if session.execute(statement).first() is not None:
         return None
     existing = session.exec(
         select(IdempotencyKey).where(

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import tuple_
+from sqlalchemy import TypeDecorator, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
@@ -59,6 +59,13 @@ def _from_json(value: Any, python_type: type) -> Any:
     return python_type(value)
 
 
+def _python_type(column: ColumnElement[Any]) -> type:
+    column_type = column.type
+    if isinstance(column_type, TypeDecorator):  # e.g. UtcDateTime: ask what it wraps
+        column_type = column_type.impl_instance
+    return column_type.python_type
+
+
 def encode_cursor(values: list[Any]) -> str:
     raw = json.dumps([_to_json(v) for v in values], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -70,7 +77,7 @@ def decode_cursor(cursor: str, columns: tuple[ColumnElement[Any], ...]) -> list[
         values = json.loads(raw)
         if not isinstance(values, list) or len(values) != len(columns):
             raise ValueError("shape")
-        return [_from_json(v, c.type.python_type) for v, c in zip(values, columns, strict=True)]
+        return [_from_json(v, _python_type(c)) for v, c in zip(values, columns, strict=True)]
     except (ValueError, TypeError, NotImplementedError) as exc:
         raise InvalidCursor("The cursor is not one this list gave out.") from exc
 
