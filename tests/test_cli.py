@@ -59,8 +59,8 @@ def test_up_demo_serves_the_api_and_stops_on_sigterm(tmp_path: Path) -> None:
         output = wait_for_line(process, "]")
         demo = json.loads(output[output.index("["):])
         roles = {c["role"] for c in demo}
-        assert {"caseworker", "team_lead", "police", "security_officer", "analyst",
-                "auditor", "admin"} <= roles
+        assert {"caseworker", "team_lead", "provider", "police", "security_officer",
+                "analyst", "auditor", "admin"} == roles
         base = f"http://127.0.0.1:{ports['gateway']}"
         assert httpx.get(f"{base}/readyz").status_code == 200
         admin = next(c for c in demo if c["role"] == "admin")
@@ -68,7 +68,15 @@ def test_up_demo_serves_the_api_and_stops_on_sigterm(tmp_path: Path) -> None:
             "grant_type": "client_credentials", "client_id": admin["client_id"],
             "client_secret": admin["client_secret"]}).json()["access_token"]
         listed = httpx.get(f"{base}/v1/providers", headers={"Authorization": f"Bearer {token}"})
-        assert listed.status_code == 200
+        assert listed.status_code == 200 and len(listed.json()["items"]) == 2
+        # The demo provider client sees its own provider only.
+        provider = next(c for c in demo if c["role"] == "provider")
+        provider_token = httpx.post(f"{base}/v1/auth/token", data={
+            "grant_type": "client_credentials", "client_id": provider["client_id"],
+            "client_secret": provider["client_secret"]}).json()["access_token"]
+        own = httpx.get(f"{base}/v1/providers",
+                        headers={"Authorization": f"Bearer {provider_token}"}).json()
+        assert [p["id"] for p in own["items"]] == [provider["provider_id"]]
         # The bootstrap admin from the environment exists too.
         assert httpx.post(f"{base}/v1/auth/token", data={
             "grant_type": "client_credentials", "client_id": "cli-admin",
