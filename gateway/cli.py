@@ -43,30 +43,41 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def prepare(settings: Settings) -> dict[str, str]:
-    """Keys, migrations and configured clients. Returns env for the child processes."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    env = ensure_dev_secrets(settings) if settings.env != "production" else {}
-    ensure_key_file(settings.signing_key_path, allow_generate=settings.env != "production")
-    upgrade_all(settings)
+def ensure_configured_clients(settings: Settings, *, generate_missing: bool) -> dict[str, str]:
+    """The bootstrap admin and each service's own client (with only the scopes its calls
+    need). A service client's secret comes from the settings when given (production);
+    else, with `generate_missing`, a fresh one is made (`sikkerby up`). Returns the
+    secrets, keyed for the child processes."""
+    made: dict[str, str] = {}
     engine = make_engine(settings.database_url(ServiceName.gateway))
     with new_session(engine) as session:
         if settings.admin_client_id and settings.admin_client_secret:
             ensure_client(session, client_id=settings.admin_client_id,
                           secret=settings.admin_client_secret.get_secret_value(),
                           name="bootstrap admin", role=Role.admin)
-        # Each service's own client, with only the scopes its calls need. A fresh secret
-        # every start, handed to that service alone.
         for service in DOWNSTREAM_SERVICES:
             scopes = SERVICE_CLIENT_SCOPES[service.value]
             if not scopes:
                 continue
-            secret = secrets.token_urlsafe(32)
+            configured = getattr(settings, f"{service.value}_service_client_secret", None)
+            if configured is None and not generate_missing:
+                continue
+            secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
             ensure_client(session, client_id=f"svc-{service.value}", secret=secret,
                           name=f"{service.value} service", role=Role.service, scopes=scopes)
-            env[f"{service.value.upper()}_SERVICE_CLIENT_SECRET"] = secret
+            made[f"{service.value.upper()}_SERVICE_CLIENT_SECRET"] = secret
         session.commit()
     engine.dispose()
+    return made
+
+
+def prepare(settings: Settings) -> dict[str, str]:
+    """Keys, migrations and configured clients. Returns env for the child processes."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    env = ensure_dev_secrets(settings) if settings.env != "production" else {}
+    ensure_key_file(settings.signing_key_path, allow_generate=settings.env != "production")
+    upgrade_all(settings)
+    env.update(ensure_configured_clients(settings, generate_missing=True))
     return env
 
 
@@ -189,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     up_parser = commands.add_parser("up", help="start the whole system")
     up_parser.add_argument("--demo", action="store_true",
                            help="also create demo clients and print their credentials")
-    commands.add_parser("migrate", help="apply the migrations to every service's database")
+    commands.add_parser("migrate", help="apply the migrations to every service's database "
+                        "and create the configured clients (admin, services)")
     keys = commands.add_parser("keys", help="signing keys")
     keys.add_argument("action", choices=["rotate"])
     args = parser.parse_args(argv)
@@ -199,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return up(settings, args.demo)
         if args.command == "migrate":
             upgrade_all(settings)
+            # Only clients whose secrets are configured; `up` makes the rest itself.
+            ensure_configured_clients(settings, generate_missing=False)
             _say("migrations applied")
             return 0
         kid = rotate_keys(settings.signing_key_path)

@@ -124,10 +124,17 @@ def test_production_refuses_sqlite_and_generated_keys(tmp_path: Path) -> None:
 
 
 def test_migrate_and_keys_rotate(tmp_path: Path) -> None:
-    env, _ = env_for(tmp_path)
+    env, _ = env_for(tmp_path, SIKKERBY_ACTIVATION_SERVICE_CLIENT_SECRET="svc-secret-" + "7" * 20)
     assert subprocess.run([*SIKKERBY, "migrate"], env=env, capture_output=True,
                           timeout=60, cwd=tmp_path).returncode == 0
     assert (tmp_path / "data" / "citizens.db").exists()
+    # The configured clients exist: the admin, and the one service whose secret was given.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "gateway.db") as db:
+        clients = dict(db.execute("SELECT client_id, scopes FROM api_client").fetchall())
+    assert set(clients) == {"cli-admin", "svc-activation"}
+    assert "contracts:terms" in clients["svc-activation"]
     first = subprocess.run([*SIKKERBY, "keys", "rotate"], env=env, capture_output=True,
                            text=True, timeout=60, cwd=tmp_path)
     second = subprocess.run([*SIKKERBY, "keys", "rotate"], env=env, capture_output=True,

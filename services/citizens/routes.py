@@ -1,6 +1,140 @@
-"""HTTP routes of the citizens service. The service's features arrive with their own issue;
-until then it serves its health routes and shares the platform's tables."""
+"""HTTP routes of the citizens service: parse, authorise, call the rule, shape the answer."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+
+from services.platform.db import DbSession
+from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+
+from . import logic
+from .auth import CitizensLookup, CitizensRead, CitizensStatus, CitizensWrite, ReportsRead
+from .report import enrolment_report
+from .schemas import (
+    CitizenChangeOut,
+    CitizenCreate,
+    CitizenEligibility,
+    CitizenId,
+    CitizenLookup,
+    CitizenOut,
+    CitizenPatch,
+    CitizenStatus,
+    EnrolmentCreate,
+    EnrolmentOut,
+    EnrolmentPeriod,
+    EnrolmentReport,
+    ExitCreate,
+)
 
 router = APIRouter(prefix="/v1", tags=["citizens"])
+IfMatch = Annotated[str | None, Header(description="The ETag from GET /v1/citizens/{id}")]
+
+
+def _keys(request: Request) -> logic.CprKeys:
+    return logic.CprKeys(request.app.state.cipher, request.app.state.hasher)
+
+
+def _one(session, citizen) -> CitizenOut:  # type: ignore[no-untyped-def]
+    return logic.citizen_out(citizen, logic.statuses(session, [citizen.id])[citizen.id],
+                             date.today())
+
+
+@router.post("/citizens", status_code=status.HTTP_201_CREATED, response_model=CitizenOut,
+             responses={409: {"description": "citizen_exists (the body names the `id`)"}})
+def register_citizen(body: CitizenCreate, request: Request, response: Response,
+                     session: DbSession, principal: CitizensWrite) -> CitizenOut:
+    citizen = logic.register_citizen(session, principal, body, _keys(request))
+    response.headers["ETag"] = logic.etag(citizen)
+    return logic.citizen_out(citizen, CitizenStatus.not_enrolled, date.today())
+
+
+@router.post("/citizens/lookup", response_model=CitizenId,
+             summary="Find a citizen by CPR number (in the body, never in a URL)")
+def lookup_citizen(body: CitizenLookup, request: Request, session: DbSession,
+                   principal: CitizensLookup) -> CitizenId:
+    return CitizenId(id=logic.lookup_citizen(session, principal, body.cpr, _keys(request)))
+
+
+@router.get("/citizens", response_model=Page[CitizenOut])
+def list_citizens(
+    session: DbSession, principal: CitizensRead,
+    status: CitizenStatus | None = None,
+    enrolled_from: Annotated[date | None, Query(description="enrolled on or after")] = None,
+    enrolled_to: Annotated[date | None, Query(description="enrolled on or before")] = None,
+    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+) -> dict[str, object]:
+    citizens, next_cursor = logic.list_citizens(
+        session, principal, status=status, enrolled_from=enrolled_from,
+        enrolled_to=enrolled_to, limit=limit, cursor=cursor)
+    by_id = logic.statuses(session, [c.id for c in citizens])
+    today = date.today()
+    return {"items": [logic.citizen_out(c, by_id[c.id], today) for c in citizens],
+            "next_cursor": next_cursor}
+
+
+@router.get("/citizens/{citizen_id}", response_model=CitizenOut)
+def get_citizen(citizen_id: uuid.UUID, response: Response, session: DbSession,
+                principal: CitizensRead) -> CitizenOut:
+    citizen = logic.get_citizen(session, principal, citizen_id)
+    response.headers["ETag"] = logic.etag(citizen)
+    return _one(session, citizen)
+
+
+@router.patch("/citizens/{citizen_id}", response_model=CitizenOut,
+              responses={412: {"description": "precondition_failed"},
+                         428: {"description": "precondition_required"}})
+def update_citizen(citizen_id: uuid.UUID, body: CitizenPatch, response: Response,
+                   session: DbSession, principal: CitizensWrite,
+                   if_match: IfMatch = None) -> CitizenOut:
+    citizen = logic.update_citizen(session, principal, citizen_id, if_match, body)
+    response.headers["ETag"] = logic.etag(citizen)
+    return _one(session, citizen)
+
+
+@router.get("/citizens/{citizen_id}/changes", response_model=list[CitizenChangeOut],
+            summary="The history of changes to name, benefit and readiness")
+def citizen_changes(citizen_id: uuid.UUID, session: DbSession,
+                    principal: CitizensRead) -> object:
+    return logic.citizen_changes(session, principal, citizen_id)
+
+
+@router.get("/citizens/{citizen_id}/enrolments", response_model=list[EnrolmentOut])
+def list_enrolments(citizen_id: uuid.UUID, session: DbSession,
+                    principal: CitizensRead) -> object:
+    return logic.enrolments_of(session, principal, citizen_id)
+
+
+@router.post("/citizens/{citizen_id}/enrolments", status_code=status.HTTP_201_CREATED,
+             response_model=EnrolmentOut)
+def enrol(citizen_id: uuid.UUID, body: EnrolmentCreate, session: DbSession,
+          principal: CitizensWrite) -> object:
+    return logic.enrol(session, principal, citizen_id, body, date.today())
+
+
+@router.post("/citizens/{citizen_id}/exit", response_model=EnrolmentOut)
+def exit_programme(citizen_id: uuid.UUID, body: ExitCreate, session: DbSession,
+                   principal: CitizensWrite) -> object:
+    return logic.exit_programme(session, principal, citizen_id, body, date.today())
+
+
+@router.get("/citizens/{citizen_id}/eligibility", response_model=CitizenEligibility,
+            summary="For the activation service: enrolment, birth date, readiness")
+def eligibility(citizen_id: uuid.UUID, session: DbSession,
+                principal: CitizensStatus) -> CitizenEligibility:
+    citizen, citizen_status, periods = logic.eligibility(session, principal, citizen_id)
+    return CitizenEligibility(
+        id=citizen.id, status=citizen_status, birth_date=citizen.birth_date,
+        readiness=citizen.readiness,
+        enrolments=[EnrolmentPeriod(enrolled_on=p.enrolled_on, exited_on=p.exited_on)
+                    for p in periods])
+
+
+@router.get("/reports/enrolment", response_model=EnrolmentReport, tags=["reports"])
+def report(session: DbSession, _: ReportsRead,
+           as_of: Annotated[date | None, Query(description="default: today")] = None
+           ) -> EnrolmentReport:
+    return enrolment_report(session, as_of or date.today())

@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MAX_TOKEN_LIFETIME_SECONDS = 15 * 60
 
 # Values that people paste from examples. Refused as secrets in production.
-PLACEHOLDER_MARKERS = ("change", "placeholder", "example", "secret", "password", "xxx", "todo")
+PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "placeholder", "example",
+                       "password")
 
 
 class ServiceName(StrEnum):
@@ -89,6 +90,10 @@ class Settings(BaseSettings):
     admin_client_secret: SecretStr | None = None
     service_client_id: str | None = None
     service_client_secret: SecretStr | None = None
+    # For the gateway's bootstrap (`sikkerby migrate`): the services' clients' secrets.
+    # Unset in the embedded default, where `sikkerby up` makes new ones at every start.
+    activation_service_client_secret: SecretStr | None = None
+    security_service_client_secret: SecretStr | None = None
 
     # Limits.
     rate_limit_per_minute: int = Field(default=1200, ge=1)
@@ -171,10 +176,11 @@ def check_production(settings: Settings) -> None:
         settings.admin_client_secret.get_secret_value()
     ):
         problems.append("SIKKERBY_ADMIN_CLIENT_SECRET is a placeholder")
-    if settings.service_client_secret is not None and is_placeholder(
-        settings.service_client_secret.get_secret_value()
-    ):
-        problems.append("SIKKERBY_SERVICE_CLIENT_SECRET is a placeholder")
+    for name in ("service_client_secret", "activation_service_client_secret",
+                 "security_service_client_secret"):
+        value = getattr(settings, name)
+        if value is not None and is_placeholder(value.get_secret_value()):
+            problems.append(f"SIKKERBY_{name.upper()} is a placeholder")
     if settings.signing_key_file is None:
         problems.append("SIKKERBY_SIGNING_KEY_FILE must name a provisioned key file")
     if problems:
