@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Date, case, cast, func, literal, or_, select
+from sqlalchemy import Date, case, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
@@ -37,7 +37,8 @@ def suppress(count: int) -> int | None:
 
 
 def _day(value: date) -> ColumnElement[Any]:
-    return cast(literal(value), Date)
+    # A bound date (not CAST: SQLite would turn '2025-01-31' into the number 2025).
+    return literal(value, Date)
 
 
 def _days_between(dialect: str, start: ColumnElement[Any], end: ColumnElement[Any]
