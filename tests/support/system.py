@@ -71,6 +71,7 @@ class System:
 
     def start(self) -> System:
         shared = prepare(self.settings)
+        self.shared = shared  # generated keys and the services' client secrets
         for service in DOWNSTREAM_SERVICES:
             app = FACTORIES[service](self.service_settings(service, shared))
             self.servers[service] = ThreadedServer(app, self.ports[service]).start()
