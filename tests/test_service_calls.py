@@ -32,7 +32,7 @@ def test_a_service_calls_another_with_its_own_narrow_token(system: System) -> No
     with system.http() as http:
         citizen = register(http, caseworker)
 
-    async def scenario() -> tuple[dict, type[Exception], type[Exception]]:
+    async def scenario() -> tuple[dict, str]:
         async with httpx.AsyncClient() as http:
             client = activation_client(system, http)
             request_id_var.set("chain-" + uuid.uuid4().hex)
