@@ -249,7 +249,7 @@ def citizen_changes(session: Session, principal: Principal,
 # Enrolment periods ----------------------------------------------------------------------
 def _periods(session: Session, citizen_id: uuid.UUID) -> list[Enrolment]:
     return list(session.exec(select(Enrolment).where(Enrolment.citizen_id == citizen_id)
-                             .order_by(Enrolment.enrolled_on)))
+                             .order_by(Enrolment.enrolled_on, Enrolment.created_at)))
 
 
 def _not_in_future(day: date, today: date) -> None:
@@ -268,6 +268,9 @@ def enrol(session: Session, principal: Principal, citizen_id: uuid.UUID,
     # day is the first day not enrolled).
     if periods and data.enrolled_on < max(p.exited_on for p in periods if p.exited_on):
         raise EnrolmentOverlaps("A new enrolment starts on or after the last exit date.")
+    if periods:
+        periods[-1].next_enrolled_on = data.enrolled_on
+        session.add(periods[-1])
     enrolment = Enrolment(citizen_id=citizen.id, enrolled_on=data.enrolled_on,
                           referral_source=data.referral_source.value,
                           enrolled_by=principal.client_id, created_at=datetime.now(UTC))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Date, case, func, literal, or_, select
+from sqlalchemy import Date, and_, case, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
@@ -59,56 +59,48 @@ def _greatest(dialect: str, *values: ColumnElement[Any]) -> ColumnElement[Any]:
 def enrolment_report(session: Session, as_of: date) -> EnrolmentReport:
     dialect = session.get_bind().dialect.name
     day = _day(as_of)
-    started = Enrolment.enrolled_on <= day
-    active_now = or_(Enrolment.exited_on.is_(None), Enrolment.exited_on > day)  # type: ignore[union-attr]
-
-    # Periods never overlap, so at most one is active per person: count(*) is persons.
-    persons, active = session.execute(
-        select(func.count(func.distinct(Enrolment.citizen_id)),
-               func.count(case((active_now, 1))))
-        .where(started)
-    ).one()
-
-    # Each person's latest period begun by D; for those not active, its exit reason.
-    latest = (
-        select(Enrolment.exit_reason.label("reason"),  # type: ignore[attr-defined]
-               Enrolment.exited_on.label("exited_on"),  # type: ignore[union-attr]
-               func.row_number().over(partition_by=Enrolment.citizen_id,
-                                      order_by=Enrolment.enrolled_on.desc()).label("n"))
-        .where(started)
-        .subquery()
-    )
-    reason_counts = dict(session.execute(
-        select(latest.c.reason, func.count())
-        .where(latest.c.n == 1, latest.c.exited_on <= day)
-        .group_by(latest.c.reason)
-    ).all())
-    exited = persons - active
-
     year_start = as_of.replace(month=1, day=1)
-    span_days = (as_of - year_start).days + 1
-    # Enrolled days in [year_start, D]: from max(enrolled_on, 1 Jan) up to the day before
-    # min(exited_on, D + 1).
-    period_end = _least(dialect, func.coalesce(Enrolment.exited_on, _day(as_of + timedelta(1))),
-                        _day(as_of + timedelta(1)))
-    period_start = _greatest(dialect, Enrolment.enrolled_on, _day(year_start))
-    enrolled_days = session.execute(
-        select(func.coalesce(func.sum(_days_between(dialect, period_start, period_end)), 0))
-        .where(started,
-               or_(Enrolment.exited_on.is_(None),  # type: ignore[union-attr]
-                   Enrolment.exited_on > _day(year_start)))
-    ).scalar_one()
+    day_after = _day(as_of + timedelta(days=1))
 
-    by_reason = {reason.value: int(reason_counts.get(reason.value, 0)) for reason in ExitReason}
+    # A person's latest period as of D: begun by D, and no later one begun by D. Exactly
+    # one per person who has enrolled, so counting these periods counts persons.
+    latest = and_(Enrolment.enrolled_on <= day,
+                  or_(Enrolment.next_enrolled_on.is_(None),  # type: ignore[union-attr]
+                      Enrolment.next_enrolled_on > day))
+    active = and_(latest, or_(Enrolment.exited_on.is_(None),  # type: ignore[union-attr]
+                              Enrolment.exited_on > day))
+    # Enrolled days in [1 Jan, D]: from max(enrolled_on, 1 Jan) to the day before
+    # min(exited_on, D + 1); periods outside the span add nothing.
+    period_start = _greatest(dialect, Enrolment.enrolled_on, _day(year_start))
+    period_end = _least(dialect, func.coalesce(Enrolment.exited_on, day_after), day_after)
+    days = _days_between(dialect, period_start, period_end)
+
+    def count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    # One pass over the periods: every figure is a conditional aggregate.
+    columns = [
+        count_where(latest).label("persons"),
+        count_where(active).label("active"),
+        func.coalesce(func.sum(case((days > 0, days), else_=0)), 0).label("days"),
+        *(count_where(and_(latest, Enrolment.exited_on <= day,
+                           Enrolment.exit_reason == reason.value)).label(reason.value)
+          for reason in ExitReason),
+    ]
+    row = session.execute(select(*columns).where(Enrolment.enrolled_on <= day)).one()
+
+    persons, active_count = int(row.persons), int(row.active)
+    by_reason = {reason.value: int(getattr(row, reason.value)) for reason in ExitReason}
+    span_days = (as_of - year_start).days + 1
     return EnrolmentReport(
         as_of=as_of,
         enrolled_since_start=suppress(persons),
-        active=suppress(active),
-        exited=suppress(exited),
+        active=suppress(active_count),
+        exited=suppress(persons - active_count),
         exits=ExitGroups(**{
             group: suppress(sum(by_reason[r.value] for r in reasons))
             for group, reasons in EXIT_GROUPS.items()
         }),
         exit_reasons=ExitReasons(**{k: suppress(v) for k, v in by_reason.items()}),
-        full_year_persons=round(float(enrolled_days) / span_days, 2),
+        full_year_persons=round(float(row.days) / span_days, 2),
     )

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("exit_reason", sa.String(40), nullable=True),
         sa.Column("enrolled_by", sa.String(200), nullable=False),
         sa.Column("exited_by", sa.String(200), nullable=True),
+        sa.Column("next_enrolled_on", sa.Date(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_enrolment_citizen_id", "enrolment", ["citizen_id"])
