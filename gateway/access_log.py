@@ -19,8 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from services.platform.audit import PendingEntry, append_entries
-from services.platform.db import new_session
+from services.platform.audit import PendingEntry, write_entries
 
 logger = logging.getLogger("sikkerby.gateway.audit")
 MAX_QUEUED = 100_000
@@ -70,6 +69,4 @@ class AccessAudit:
             self._pending[:0] = batch
 
     def _write(self, batch: list[PendingEntry]) -> None:
-        with new_session(self._engine) as session:
-            append_entries(session, batch)
-            session.commit()
+        write_entries(self._engine, batch)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from services.platform.db import check_database, make_engine
+from services.platform.db import check_database, make_engines
 from services.platform.middleware import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
@@ -55,8 +55,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     configure_logging()
     ensure_key_file(settings.signing_key_path, allow_generate=settings.env != "production")
     keystore = Keystore(settings.signing_key_path)
-    engine = make_engine(settings.database_url(ServiceName.gateway),
-                         busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    engine, read_engine = make_engines(settings.database_url(ServiceName.gateway),
+                                       busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     revocation = RevocationCache(engine, settings.revocation_cache_seconds)
     verifier = TokenVerifier(keystore.public_key, issuer=settings.issuer,
                              audience=settings.audience,
@@ -79,11 +79,13 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         await audit.stop()
         await forwarder.close()
         engine.dispose()
+        read_engine.dispose()
 
     app = FastAPI(title="sikkerby API", version="1.0.0", description=DESCRIPTION,
                   lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.read_engine = read_engine
     app.state.keystore = keystore
     app.state.token_verifier = verifier
     app.state.revocation = revocation

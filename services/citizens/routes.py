@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
+from services.platform.clock import local_today
 from services.platform.db import DbSession
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 
@@ -40,7 +41,7 @@ def _keys(request: Request) -> logic.CprKeys:
 
 def _one(session, citizen) -> CitizenOut:  # type: ignore[no-untyped-def]
     return logic.citizen_out(citizen, logic.statuses(session, [citizen.id])[citizen.id],
-                             date.today())
+                             local_today())
 
 
 @router.post("/citizens", status_code=status.HTTP_201_CREATED, response_model=CitizenOut,
@@ -49,7 +50,7 @@ def register_citizen(body: CitizenCreate, request: Request, response: Response,
                      session: DbSession, principal: CitizensWrite) -> CitizenOut:
     citizen = logic.register_citizen(session, principal, body, _keys(request))
     response.headers["ETag"] = logic.etag(citizen)
-    return logic.citizen_out(citizen, CitizenStatus.not_enrolled, date.today())
+    return logic.citizen_out(citizen, CitizenStatus.not_enrolled, local_today())
 
 
 @router.post("/citizens/lookup", response_model=CitizenId,
@@ -71,7 +72,7 @@ def list_citizens(
         session, principal, status=status, enrolled_from=enrolled_from,
         enrolled_to=enrolled_to, limit=limit, cursor=cursor)
     by_id = logic.statuses(session, [c.id for c in citizens])
-    today = date.today()
+    today = local_today()
     return {"items": [logic.citizen_out(c, by_id[c.id], today) for c in citizens],
             "next_cursor": next_cursor}
 
@@ -112,13 +113,13 @@ def list_enrolments(citizen_id: uuid.UUID, session: DbSession,
              response_model=EnrolmentOut)
 def enrol(citizen_id: uuid.UUID, body: EnrolmentCreate, session: DbSession,
           principal: CitizensWrite) -> object:
-    return logic.enrol(session, principal, citizen_id, body, date.today())
+    return logic.enrol(session, principal, citizen_id, body, local_today())
 
 
 @router.post("/citizens/{citizen_id}/exit", response_model=EnrolmentOut)
 def exit_programme(citizen_id: uuid.UUID, body: ExitCreate, session: DbSession,
                    principal: CitizensWrite) -> object:
-    return logic.exit_programme(session, principal, citizen_id, body, date.today())
+    return logic.exit_programme(session, principal, citizen_id, body, local_today())
 
 
 @router.get("/citizens/{citizen_id}/eligibility", response_model=CitizenEligibility,
@@ -137,4 +138,4 @@ def eligibility(citizen_id: uuid.UUID, session: DbSession,
 def report(session: DbSession, _: ReportsRead,
            as_of: Annotated[date | None, Query(description="default: today")] = None
            ) -> EnrolmentReport:
-    return enrolment_report(session, as_of or date.today())
+    return enrolment_report(session, as_of or local_today())

@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
 
+from services.platform.clock import local_today
+
 from .cpr import InvalidCpr, parse_cpr
 
 
@@ -52,7 +54,7 @@ class CitizenStatus(StrEnum):
 
 def _valid_cpr(value: str) -> str:
     try:
-        return parse_cpr(value, today=date.today()).digits
+        return parse_cpr(value, today=local_today()).digits
     except InvalidCpr as exc:
         # The message says what is wrong; the handler never echoes the input.
         raise ValueError(str(exc)) from None

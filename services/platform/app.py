@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from .crypto import cipher_from_settings, hasher_from_settings
-from .db import check_database, make_engine
+from .db import check_database, make_engines
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware, configure_logging
 from .problems import install_problem_handlers, problem_response
 from .settings import ServiceName, Settings
@@ -32,8 +32,8 @@ def create_service_app(
     key_lookup: KeyLookup | None = None,
 ) -> FastAPI:
     configure_logging()
-    engine = make_engine(settings.database_url(service),
-                         busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    engine, read_engine = make_engines(settings.database_url(service),
+                                       busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     jwks = RemoteJwks(f"{settings.public_gateway_url}/.well-known/jwks.json",
                       min_interval=settings.jwks_refresh_min_interval_seconds)
 
@@ -44,12 +44,14 @@ def create_service_app(
             app.state.http = client
             yield
         engine.dispose()
+        read_engine.dispose()
 
     app = FastAPI(title=title, version="1.0.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None)
     app.state.service = service
     app.state.settings = settings
     app.state.engine = engine
+    app.state.read_engine = read_engine
     app.state.token_verifier = TokenVerifier(
         key_lookup or jwks.get, issuer=settings.issuer, audience=settings.audience,
         leeway_seconds=settings.token_leeway_seconds,

@@ -1,9 +1,12 @@
 """Engines and the one dependency that owns a request's transaction.
 
 Rules only `flush`; `transaction` commits when the route succeeds and rolls back when it
-raises. SQLite runs in WAL mode with a busy timeout, and every transaction begins with
-`BEGIN IMMEDIATE`, so writers queue instead of racing: the invariants that PostgreSQL
-guards with row locks (hours caps, capacity) then hold on the embedded default too.
+raises. SQLite runs in WAL mode with a busy timeout, and every writing transaction begins
+with `BEGIN IMMEDIATE`, so writers queue instead of racing: the invariants that
+PostgreSQL guards with row locks (hours caps, capacity) then hold on the embedded default
+too. Reads (GET) take a deferred transaction, which in WAL mode never waits for a writer;
+their audit entries are appended right after, in a short writing transaction of their
+own, before the answer leaves.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
-from .audit import flush_pending_audit, write_refused_audit
+from .audit import flush_pending_audit, write_entries, write_refused_audit
 from .settings import normalise_database_url
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 10,
+                writer: bool = True) -> Engine:
+    """`writer=False` gives SQLite deferred (read) transactions; PostgreSQL ignores it."""
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -38,12 +43,22 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 10)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
         @event.listens_for(engine, "begin")
-        def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(connection) -> None:  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql(begin)
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def make_engines(url: str, *, busy_timeout_ms: int = 10_000) -> tuple[Engine, Engine]:
+    """(writer, reader): two engines for SQLite, one shared for PostgreSQL."""
+    writer = make_engine(url, busy_timeout_ms=busy_timeout_ms)
+    if not normalise_database_url(url).startswith("sqlite"):
+        return writer, writer
+    return writer, make_engine(url, busy_timeout_ms=busy_timeout_ms, writer=False)
 
 
 def is_postgresql(session_or_engine: Session | Engine) -> bool:
@@ -63,19 +78,28 @@ def new_session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 def _transaction(request: Request) -> Iterator[Session]:
-    engine: Engine = request.app.state.engine
+    read_only = request.method in READ_METHODS
+    engine: Engine = request.app.state.read_engine if read_only else request.app.state.engine
     session = new_session(engine)
     try:
         yield session
-        flush_pending_audit(session)
-        session.commit()
+        if read_only:
+            pending = session.info.pop("audit_pending", [])
+            session.commit()
+            write_entries(request.app.state.engine, pending)
+        else:
+            flush_pending_audit(session)
+            session.commit()
     except BaseException as exc:
         pending = session.info.pop("audit_pending", [])
         session.rollback()
         if pending:
             # A refusal is on record too, in its own transaction.
-            write_refused_audit(engine, pending, exc)
+            write_refused_audit(request.app.state.engine, pending, exc)
         raise
     finally:
         session.close()

@@ -12,3 +12,8 @@ ProvidersRead = Annotated[Principal, Depends(Authenticator(required_scopes={Scop
 ProvidersWrite = Annotated[
     Principal, Depends(Authenticator(required_scopes={Scope.providers_write}))
 ]
+# A contract's terms: readers of providers, and the activation service's narrow scope.
+ContractsRead = Annotated[
+    Principal,
+    Depends(Authenticator(required_scopes={Scope.providers_read, Scope.contracts_terms})),
+]

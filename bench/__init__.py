@@ -1,0 +1,1 @@
+"""Benchmarks. Not part of the installed package: run them from the repository root."""

@@ -1,0 +1,13 @@
+"""What day it is, for the rules: the unit works in Copenhagen, whatever the server's
+zone. Dates in the domain (enrolled_on, attendance dates) are Copenhagen dates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+LOCAL_ZONE = ZoneInfo("Europe/Copenhagen")
+
+
+def local_today() -> date:
+    return datetime.now(LOCAL_ZONE).date()
