@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Response, status
+from fastapi import APIRouter, Form, Request, Response, status
 
 from services.platform.audit import record_access
-from services.platform.auth import Authenticator
+from services.platform.auth import requires
 from services.platform.db import DbSession
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from services.platform.problems import RateLimited
 from services.platform.scopes import Role, Scope
-from services.platform.tokens import Principal
 
 from . import logic
 from .models import ApiClient
 from .schemas import ClientCreate, ClientCreated, ClientOut, TokenResponse
 
 router = APIRouter()
-ClientsAdmin = Annotated[Principal, Depends(Authenticator(required_scopes={Scope.clients_admin}))]
+ClientsAdmin = requires(Scope.clients_admin)
 
 
 class _Caller:

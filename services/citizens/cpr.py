@@ -57,7 +57,3 @@ def parse_cpr(text: str, *, today: date | None = None) -> Cpr:
     if today is not None and birth > today:
         raise InvalidCpr("the birth date lies in the future")
     return Cpr(digits=match.group(0).replace("-", ""), birth_date=birth)
-
-
-def age_on(birth_date: date, day: date) -> int:
-    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from services.platform.audit import record_access
+from services.platform.clock import age_on
 from services.platform.crypto import FieldCipher, KeyedHasher
 from services.platform.pagination import paginate
 from services.platform.problems import (
@@ -28,7 +29,7 @@ from services.platform.problems import (
 from services.platform.scopes import Role
 from services.platform.tokens import Principal
 
-from .cpr import age_on, parse_cpr
+from .cpr import parse_cpr
 from .models import Citizen, CitizenChange, Enrolment
 from .schemas import (
     CitizenCreate,
@@ -311,3 +312,16 @@ def eligibility(session: Session, principal: Principal,
                 citizen_id: uuid.UUID) -> tuple[Citizen, CitizenStatus, list[Enrolment]]:
     citizen = _load_audited(session, principal, citizen_id, "citizen.eligibility")
     return citizen, statuses(session, [citizen.id])[citizen.id], _periods(session, citizen.id)
+
+
+def enrolled_during(session: Session, first: date, last: date, *, limit: int,
+                    cursor: str | None) -> tuple[list[uuid.UUID], str | None]:
+    """Citizens with a period that overlaps [first, last] (for the activation service's
+    weekly conversation list). Ids only: no name, no CPR."""
+    overlapping = exists().where(
+        Enrolment.citizen_id == Citizen.id, Enrolment.enrolled_on <= last,
+        (Enrolment.exited_on.is_(None)) | (Enrolment.exited_on > first))  # type: ignore[union-attr]
+    citizens, next_cursor = paginate(session, select(Citizen).where(overlapping),
+                                     order_by=(Citizen.created_at, Citizen.id),
+                                     limit=limit, cursor=cursor)
+    return [c.id for c in citizens], next_cursor

@@ -77,6 +77,18 @@ def list_citizens(
             "next_cursor": next_cursor}
 
 
+@router.get("/citizens/enrolled-during", response_model=Page[CitizenId],
+            summary="For the activation service: ids of citizens enrolled in a period")
+def enrolled_during(
+    session: DbSession, _: CitizensStatus,
+    date_from: Annotated[date, Query(alias="from")], date_to: Annotated[date, Query(alias="to")],
+    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+) -> dict[str, object]:
+    ids, next_cursor = logic.enrolled_during(session, date_from, date_to, limit=limit,
+                                             cursor=cursor)
+    return {"items": [CitizenId(id=i) for i in ids], "next_cursor": next_cursor}
+
+
 @router.get("/citizens/{citizen_id}", response_model=CitizenOut)
 def get_citizen(citizen_id: uuid.UUID, response: Response, session: DbSession,
                 principal: CitizensRead) -> CitizenOut:

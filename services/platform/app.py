@@ -6,7 +6,7 @@ kept on `app.state`, so a test builds an app from its own settings.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import httpx
@@ -30,6 +30,7 @@ def create_service_app(
     *,
     title: str,
     key_lookup: KeyLookup | None = None,
+    on_shutdown: Sequence[Callable[[], object]] = (),
 ) -> FastAPI:
     configure_logging()
     engine, read_engine = make_engines(settings.database_url(service),
@@ -43,6 +44,8 @@ def create_service_app(
             jwks._client = client
             app.state.http = client
             yield
+        for hook in on_shutdown:
+            hook()
         engine.dispose()
         read_engine.dispose()
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 
@@ -85,3 +86,9 @@ def Authenticator(  # noqa: N802 - reads as a class at the call site, like Polar
         return principal
 
     return authenticate
+
+
+def requires(*scopes: Scope) -> object:
+    """The typed alias a route declares: `principal: requires(Scope.x)` admits a caller
+    holding any of the scopes, e.g. `CitizensRead = requires(Scope.citizens_read)`."""
+    return Annotated[Principal, Depends(Authenticator(required_scopes=set(scopes)))]

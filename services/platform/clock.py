@@ -11,3 +11,9 @@ LOCAL_ZONE = ZoneInfo("Europe/Copenhagen")
 
 def local_today() -> date:
     return datetime.now(LOCAL_ZONE).date()
+
+
+def age_on(birth_date: date, day: date) -> int:
+    """Whole years of age on `day`."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month,
+                                                                 birth_date.day))

@@ -2,7 +2,8 @@ from datetime import date
 
 import pytest
 
-from services.citizens.cpr import InvalidCpr, age_on, century, parse_cpr
+from services.citizens.cpr import InvalidCpr, century, parse_cpr
+from services.platform.clock import age_on
 
 
 @pytest.mark.parametrize(("seventh", "year", "expected"), [

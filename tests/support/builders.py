@@ -33,3 +33,48 @@ def register(http: httpx.Client, headers: dict[str, str], *, birth: date = date(
     response = http.post("/v1/citizens", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return {**response.json(), "cpr": body["cpr"]}
+
+
+def make_provider(http: httpx.Client, admin: dict[str, str], name: str = "Provider ApS"
+                  ) -> dict[str, Any]:
+    for _ in range(20):
+        cvr = f"{next(_serial) % 90_000_000 + 10_000_000}"
+        response = http.post("/v1/providers", json={"name": name, "cvr": cvr}, headers=admin)
+        if response.status_code == 201:
+            return response.json()
+        assert response.status_code == 409, response.text
+    raise AssertionError("no free CVR number")
+
+
+def make_contract(http: httpx.Client, admin: dict[str, str], provider_id: str,
+                  **fields: Any) -> dict[str, Any]:
+    body = {"provider_id": provider_id, "kind": "special",
+            "offer_types": ["special_employment", "utility_work", "mentor_company",
+                            "youth_education", "employment_course_30plus"],
+            "starts_on": "2025-01-01", "ends_on": "2027-12-31", "capacity": 50,
+            "weekly_price_ore": 250_000, "max_threat_level": 4, **fields}
+    response = http.post("/v1/contracts", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def enrolled_citizen(http: httpx.Client, caseworker: dict[str, str], *,
+                     birth: date = date(1990, 5, 17), enrolled_on: str = "2025-01-06",
+                     cap: float | None = 37, **fields: Any) -> dict[str, Any]:
+    citizen = register(http, caseworker, birth=birth, **fields)
+    response = http.post(f"/v1/citizens/{citizen['id']}/enrolments", headers=caseworker,
+                         json={"enrolled_on": enrolled_on, "referral_source": "police"})
+    assert response.status_code == 201, response.text
+    if cap is not None:
+        response = http.put(f"/v1/hours-caps/{citizen['id']}", headers=caseworker,
+                            json={"weekly_hours": cap, "reason": "assessed"})
+        assert response.status_code == 200, response.text
+    return citizen
+
+
+def place(http: httpx.Client, caseworker: dict[str, str], citizen_id: str, contract_id: str,
+          **fields: Any) -> httpx.Response:
+    body = {"citizen_id": citizen_id, "contract_id": contract_id,
+            "offer_type": "special_employment", "starts_on": "2025-03-03",
+            "ends_on": "2025-06-29", "weekly_hours": 20, **fields}
+    return http.post("/v1/placements", json=body, headers=caseworker)
