@@ -107,7 +107,8 @@ def engine(tmp_path_factory):
     engine.dispose()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(operation, min_size=1, max_size=25))
 def test_no_sequence_leaves_a_week_over_its_cap(engine, ops) -> None:
     citizen = uuid.uuid4()
