@@ -27,6 +27,7 @@ from services.platform.scopes import SERVICE_CLIENT_SCOPES, Role
 from services.platform.settings import DOWNSTREAM_SERVICES, ServiceName, Settings, SettingsError
 
 from .demo import load_demo
+from .demo import summary as demo_summary
 from .keys import ensure_key_file, rotate_keys
 from .logic import create_client, ensure_client
 
@@ -178,8 +179,7 @@ def up(settings: Settings, demo: bool) -> int:
         gateway = f"http://{settings.host}:{settings.port}"
         _say(f"sikkerby is up: {gateway} (API docs at {gateway}/docs)")
         if demo_clients:
-            made = load_demo(gateway, demo_clients)
-            _say(f"Demo data: {len(made['providers'])} providers.")
+            _say(demo_summary(load_demo(gateway, demo_clients)))
             _say("Demo clients (secrets are shown once):")
             _say(json.dumps(demo_clients, indent=2))
         while not stopping:

@@ -48,6 +48,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/rights-guidance", ServiceName.activation, S.sanctions_read, S.sanctions_write),
     _route("/v1/reports/activation", ServiceName.activation, S.reports_read),
     _route("/v1/reports/spending", ServiceName.activation, S.reports_read),
+    _route("/v1/reports/sanctions", ServiceName.activation, S.reports_read),
     # security
     _route("/v1/threat-assessments", ServiceName.security, S.threats_write, S.threats_read),
     _route("/v1/conflicts", ServiceName.security, S.threats_write, S.threats_read),

@@ -77,6 +77,11 @@ class Neighbours:
                 break
         return ids
 
+    def full_year_persons(self, as_of: date) -> float:
+        body = self.gateway.json("GET", f"/v1/reports/enrolment?as_of={as_of.isoformat()}",
+                                 scope=Scope.reports_read)
+        return float(body["full_year_persons"])
+
     def contract_terms(self, contract_id: uuid.UUID) -> ContractTerms | None:
         try:
             body = self.gateway.json("GET", f"/v1/contracts/{contract_id}",

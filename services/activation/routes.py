@@ -14,13 +14,14 @@ from services.platform.db import DbSession
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from services.platform.problems import Unprocessable
 
-from . import attendance, caps, conversations, placements, sanctions
+from . import attendance, caps, conversations, placements, reports, sanctions
 from .auth import (
     ActivationRead,
     ActivationWrite,
     AttendanceRead,
     AttendanceWrite,
     PlacementsRead,
+    ReportsRead,
     SanctionsDecide,
     SanctionsRead,
     SanctionsWrite,
@@ -37,6 +38,7 @@ from .models import (
     SanctionCase,
 )
 from .schemas import (
+    ActivationReport,
     AttendanceAccepted,
     AttendanceBatch,
     AttendanceStatus,
@@ -64,6 +66,8 @@ from .schemas import (
     PlacementOut,
     SanctionCaseDetail,
     SanctionCaseOut,
+    SanctionShareReport,
+    SpendingReport,
     from_tenths,
 )
 from .weeks import parse_week
@@ -94,7 +98,7 @@ def placement_out(p: Placement) -> PlacementOut:
         ends_on=p.ends_on, ended_on=p.ended_on, end_reason=p.end_reason,
         weekly_hours=from_tenths(p.weekly_tenths), weekly_price_ore=p.weekly_price_ore,
         absence_notice_given_on=p.absence_notice_given_on,
-        status=placements.placement_status(p, local_today()), created_at=p.created_at)
+        status=placements.placement_status(p), created_at=p.created_at)
 
 
 def version_out(r: AttendanceRecord) -> AttendanceVersionOut:
@@ -337,3 +341,46 @@ def conversation_outcome(conversation_id: uuid.UUID, body: ConversationOutcomeIn
                          session: DbSession, principal: SanctionsWrite) -> ConversationOut:
     return conversation_out(conversations.record_outcome(session, principal, conversation_id,
                                                          body.attended))
+
+
+# Reports -------------------------------------------------------------------------------------
+def _week(label: str) -> date:
+    try:
+        return parse_week(label)
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from None
+
+
+@router.get("/reports/activation", response_model=ActivationReport, tags=["reports"])
+def activation_report(
+    week: Annotated[str, Query(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"])],
+    request: Request, session: DbSession, _: ReportsRead,
+) -> dict[str, object]:
+    monday = _week(week)
+    enrolled = _neighbours(request).enrolled_during(monday, monday + timedelta(days=6))
+    return reports.activation_report(session, monday, week, enrolled)
+
+
+@router.get("/reports/sanctions", response_model=SanctionShareReport, tags=["reports"],
+            summary="The monthly share of enrolled citizens who were sanctioned")
+def sanction_share_report(
+    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])],
+    request: Request, session: DbSession, _: ReportsRead,
+) -> dict[str, object]:
+    first, last = reports.month_bounds(month)
+    enrolled = _neighbours(request).enrolled_during(first, last)
+    return reports.sanction_share_report(session, month, first, last, enrolled)
+
+
+@router.get("/reports/spending", response_model=SpendingReport, tags=["reports"])
+def spending_report(
+    year: Annotated[int, Query(ge=2000, le=2100)], request: Request, session: DbSession,
+    _: ReportsRead,
+) -> dict[str, object]:
+    today = local_today()
+    as_of = min(today, date(year, 12, 31))
+    full_year_persons = (_neighbours(request).full_year_persons(as_of)
+                         if as_of.year == year else None)
+    return reports.spending_report(session, year, today,
+                                   request.app.state.settings.activation_budget_ore,
+                                   full_year_persons)

@@ -338,3 +338,46 @@ class ConversationDue(BaseModel):
     week: str
     status: ConversationStatus
     conversation_id: uuid.UUID | None
+
+
+# Reports -------------------------------------------------------------------------------------
+class CaseCounts(BaseModel):
+    open: int
+    decided: int
+    sanctioned: int
+
+
+class ActivationReport(BaseModel):
+    week: str
+    citizens: int
+    average_scheduled_hours: float
+    average_cap: float | None
+    share_utility_work: float
+    share_internship_or_wage_subsidy: float
+    absences_unexcused: int
+    sanction_cases: CaseCounts
+
+
+class SanctionShareReport(BaseModel):
+    month: str
+    enrolled: int
+    sanctioned: int
+    share: float
+
+
+class ContractSpending(BaseModel):
+    contract_id: uuid.UUID
+    provider_id: uuid.UUID
+    placements: int
+    committed_ore: int
+    spent_ore: int
+
+
+class SpendingReport(BaseModel):
+    year: int
+    budget_ore: int
+    committed_ore: int
+    spent_ore: int
+    forecast_ore: int
+    cost_per_full_year_person_ore: int | None
+    contracts: list[ContractSpending]

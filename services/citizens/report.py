@@ -17,9 +17,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
+
+from services.platform.sqldates import day, days_between, greatest, least
 
 from .models import Enrolment
 from .schemas import EnrolmentReport, ExitGroups, ExitReason, ExitReasons
@@ -36,44 +38,24 @@ def suppress(count: int) -> int | None:
     return None if 1 <= count <= SMALL_CELL_MAX else count
 
 
-def _day(value: date) -> ColumnElement[Any]:
-    # A bound date (not CAST: SQLite would turn '2025-01-31' into the number 2025).
-    return literal(value, Date)
-
-
-def _days_between(dialect: str, start: ColumnElement[Any], end: ColumnElement[Any]
-                  ) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return end - start  # date - date is an integer number of days
-    return func.julianday(end) - func.julianday(start)
-
-
-def _least(dialect: str, *values: ColumnElement[Any]) -> ColumnElement[Any]:
-    return func.least(*values) if dialect == "postgresql" else func.min(*values)
-
-
-def _greatest(dialect: str, *values: ColumnElement[Any]) -> ColumnElement[Any]:
-    return func.greatest(*values) if dialect == "postgresql" else func.max(*values)
-
-
 def enrolment_report(session: Session, as_of: date) -> EnrolmentReport:
     dialect = session.get_bind().dialect.name
-    day = _day(as_of)
+    as_of_day = day(as_of)
     year_start = as_of.replace(month=1, day=1)
-    day_after = _day(as_of + timedelta(days=1))
+    day_after = day(as_of + timedelta(days=1))
 
     # A person's latest period as of D: begun by D, and no later one begun by D. Exactly
     # one per person who has enrolled, so counting these periods counts persons.
-    latest = and_(Enrolment.enrolled_on <= day,
+    latest = and_(Enrolment.enrolled_on <= as_of_day,
                   or_(Enrolment.next_enrolled_on.is_(None),  # type: ignore[union-attr]
-                      Enrolment.next_enrolled_on > day))
+                      Enrolment.next_enrolled_on > as_of_day))
     active = and_(latest, or_(Enrolment.exited_on.is_(None),  # type: ignore[union-attr]
-                              Enrolment.exited_on > day))
+                              Enrolment.exited_on > as_of_day))
     # Enrolled days in [1 Jan, D]: from max(enrolled_on, 1 Jan) to the day before
     # min(exited_on, D + 1); periods outside the span add nothing.
-    period_start = _greatest(dialect, Enrolment.enrolled_on, _day(year_start))
-    period_end = _least(dialect, func.coalesce(Enrolment.exited_on, day_after), day_after)
-    days = _days_between(dialect, period_start, period_end)
+    period_start = greatest(dialect, Enrolment.enrolled_on, day(year_start))
+    period_end = least(dialect, func.coalesce(Enrolment.exited_on, day_after), day_after)
+    days = days_between(dialect, period_start, period_end)
 
     def count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
@@ -83,11 +65,11 @@ def enrolment_report(session: Session, as_of: date) -> EnrolmentReport:
         count_where(latest).label("persons"),
         count_where(active).label("active"),
         func.coalesce(func.sum(case((days > 0, days), else_=0)), 0).label("days"),
-        *(count_where(and_(latest, Enrolment.exited_on <= day,
+        *(count_where(and_(latest, Enrolment.exited_on <= as_of_day,
                            Enrolment.exit_reason == reason.value)).label(reason.value)
           for reason in ExitReason),
     ]
-    row = session.execute(select(*columns).where(Enrolment.enrolled_on <= day)).one()
+    row = session.execute(select(*columns).where(Enrolment.enrolled_on <= as_of_day)).one()
 
     persons, active_count = int(row.persons), int(row.active)
     by_reason = {reason.value: int(getattr(row, reason.value)) for reason in ExitReason}

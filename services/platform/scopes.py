@@ -101,7 +101,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     # A service client gets only the scopes it is created with, from this set.
     Role.service: frozenset({
         Scope.citizens_status, Scope.citizens_resolve, Scope.contracts_terms,
-        Scope.security_check, Scope.placements_status,
+        Scope.security_check, Scope.placements_status, Scope.reports_read,
     }),
 }
 
@@ -110,7 +110,10 @@ SERVICE_CLIENT_SCOPES: dict[str, frozenset[Scope]] = {
     "citizens": frozenset(),
     "providers": frozenset(),
     "activation": frozenset({
+        # reports:read: full-year persons from the enrolment report, for the cost per
+        # full-year person in the spending report (an aggregate, no names).
         Scope.citizens_status, Scope.contracts_terms, Scope.security_check,
+        Scope.reports_read,
     }),
     "security": frozenset({Scope.citizens_resolve, Scope.placements_status}),
 }

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=list)
 
+    # The activation budget per year, in øre (15,000,000 DKK, the 2021-24 proposal).
+    activation_budget_ore: int = Field(default=1_500_000_000, ge=0)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
