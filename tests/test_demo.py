@@ -13,8 +13,8 @@ import pytest
 
 from gateway.cli import create_demo_clients
 from gateway.demo import DEMO_CITIZENS, DEMO_CONTRACTS, DEMO_PROVIDERS, load_demo, summary
-from services.citizens.cpr import parse_cpr
 from services.platform.clock import local_today
+from services.platform.cpr import parse_cpr
 
 from .support.system import System, bearer
 

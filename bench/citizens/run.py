@@ -66,11 +66,11 @@ from bench.gateway.run import (
 )
 from gateway.cli import APP_FACTORIES, ensure_configured_clients
 from gateway.keys import ensure_key_file
-from services.citizens.cpr import parse_cpr
 from services.citizens.logic import CPR_CONTEXT, CprKeys
 from services.citizens.report import enrolment_report
 from services.citizens.schemas import Benefit, ExitReason, Readiness, ReferralSource
 from services.platform.clock import local_today
+from services.platform.cpr import parse_cpr
 from services.platform.crypto import (
     cipher_from_settings,
     ensure_dev_secrets,

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from services.platform.crypto import KeyedHasher
 from services.platform.idempotency import (
     StoredResponse,
     claim_idempotency_key,
@@ -50,12 +51,12 @@ class IngestResult:
 
 
 def ingest(session: Session, principal: Principal, batch: AttendanceBatch, *,
-           idempotency_key: str | None, today: date) -> IngestResult:
+           idempotency_key: str | None, hasher: KeyedHasher, today: date) -> IngestResult:
     provider = own_provider(principal)
     if provider is None:  # only providers report attendance, for their own placements
         raise NotFound("No such placement.")
     if idempotency_key is not None:
-        fingerprint = request_fingerprint("POST", "/v1/attendance",
+        fingerprint = request_fingerprint(hasher, "POST", "/v1/attendance",
                                           batch.model_dump_json().encode())
         stored: StoredResponse | None = claim_idempotency_key(
             session, principal.client_id, idempotency_key, fingerprint)

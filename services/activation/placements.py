@@ -27,7 +27,7 @@ from .caps import citizen_placements, lock_cap
 from .clients import ContractTerms, Neighbours
 from .locks import insert_if_absent, lock_row
 from .models import Cohort, ContractSeats, HoursCap, Placement
-from .schedule import first_week_over, most_concurrent, occupies
+from .schedule import first_week_over, last_day, most_concurrent, occupies
 from .schemas import CohortCreate, PlacementCreate, PlacementEnd, to_tenths
 
 MAX_START_PHASE_DAYS = 28  # mentor_company: a clarification start phase of four weeks
@@ -283,7 +283,8 @@ def list_placements(session: Session, principal: Principal, *, citizen_id: uuid.
     return placements, next_cursor
 
 
-def placement_status(placement: Placement) -> str:
-    """`ended` once a caseworker has ended it; until then `active` (its period says when
-    it runs)."""
-    return "ended" if placement.ended_on is not None else "active"
+def placement_status(placement: Placement, today: date) -> str:
+    """`ended` once a caseworker has ended it or its last day has passed; `active` until
+    then (also before it starts: it is in force and holds hours and a seat)."""
+    last = last_day(placement)
+    return "ended" if last is None or last < today else "active"

@@ -98,7 +98,7 @@ def placement_out(p: Placement) -> PlacementOut:
         ends_on=p.ends_on, ended_on=p.ended_on, end_reason=p.end_reason,
         weekly_hours=from_tenths(p.weekly_tenths), weekly_price_ore=p.weekly_price_ore,
         absence_notice_given_on=p.absence_notice_given_on,
-        status=placements.placement_status(p), created_at=p.created_at)
+        status=placements.placement_status(p, local_today()), created_at=p.created_at)
 
 
 def version_out(r: AttendanceRecord) -> AttendanceVersionOut:
@@ -195,10 +195,11 @@ def record_absence_notice(placement_id: uuid.UUID, body: PlacementNotice, sessio
                         409: {"description": "idempotency_key_reused"},
                         422: {"description": "attendance_date_in_future, "
                               "attendance_outside_placement, validation_error"}})
-def report_attendance(body: AttendanceBatch, session: DbSession, principal: AttendanceWrite,
+def report_attendance(body: AttendanceBatch, request: Request, session: DbSession,
+                      principal: AttendanceWrite,
                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
     result = attendance.ingest(session, principal, body, idempotency_key=idempotency_key,
-                               today=local_today())
+                               hasher=request.app.state.hasher, today=local_today())
     return JSONResponse(result.body, status_code=result.status_code)
 
 

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from services.platform.audit import record_access
 from services.platform.clock import age_on
+from services.platform.cpr import parse_cpr
 from services.platform.crypto import FieldCipher, KeyedHasher
 from services.platform.pagination import paginate
 from services.platform.problems import (
@@ -29,7 +30,6 @@ from services.platform.problems import (
 from services.platform.scopes import Role
 from services.platform.tokens import Principal
 
-from .cpr import parse_cpr
 from .models import Citizen, CitizenChange, Enrolment
 from .schemas import (
     CitizenCreate,

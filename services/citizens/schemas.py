@@ -10,8 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
 
 from services.platform.clock import local_today
-
-from .cpr import InvalidCpr, parse_cpr
+from services.platform.cpr import InvalidCpr, parse_cpr
 
 
 class Benefit(StrEnum):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import logging
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -17,42 +16,25 @@ from services.platform.db import make_engine
 from services.platform.settings import ServiceName
 
 from ..support.builders import make_cpr, register
+from ..support.leaks import LeakWitness
 from ..support.system import System, bearer
 from ..test_gateway import assert_problem
 
-SEEN_BODIES: list[str] = []  # every response body of this module, scanned at the end
-LOG_LINES: list[str] = []  # every log record of this module, from every thread
 USED_CPRS: set[str] = set()
 
 
-class _Collect(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        LOG_LINES.append(f"{record.getMessage()} {record.exc_text or ''}")
+WITNESS = LeakWitness()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def collect_logs():
-    handler = _Collect(level=logging.DEBUG)
-    loggers = [logging.getLogger(), logging.getLogger("uvicorn"),
-               logging.getLogger("uvicorn.error")]
-    old_level = logging.getLogger().level
-    logging.getLogger().setLevel(logging.DEBUG)
-    for logger in loggers:
-        logger.addHandler(handler)
-    yield
-    for logger in loggers:
-        logger.removeHandler(handler)
-    logging.getLogger().setLevel(old_level)
+    with WITNESS.listening():
+        yield
 
 
 @pytest.fixture(scope="module")
 def http(system: System):
-    def keep(response: httpx.Response) -> None:
-        response.read()
-        SEEN_BODIES.append(response.text)
-
-    with httpx.Client(base_url=system.url, timeout=30,
-                      event_hooks={"response": [keep]}) as client:
+    with WITNESS.client(system.url, timeout=30) as client:
         yield client
 
 
@@ -356,7 +338,7 @@ def test_concurrent_registrations_of_one_cpr(system: System, caseworker) -> None
     created = [r for r in responses if r.status_code == 201]
     assert len(created) == 1
     assert {r.json()["id"] for r in responses} == {created[0].json()["id"]}
-    SEEN_BODIES.extend(r.text for r in responses)
+    WITNESS.bodies.extend(r.text for r in responses)
 
 
 def test_every_access_is_audited_without_the_cpr(system: System, http, caseworker) -> None:
@@ -388,7 +370,5 @@ def test_every_access_is_audited_without_the_cpr(system: System, http, caseworke
 def test_no_cpr_in_any_response_or_log() -> None:
     """Runs last in this module: every body this module saw, and every log record
     (before any redaction: nothing should try to log a CPR number at all)."""
-    assert SEEN_BODIES and USED_CPRS and LOG_LINES
-    for text_seen in SEEN_BODIES + LOG_LINES:
-        for cpr in USED_CPRS:
-            assert cpr not in text_seen and f"{cpr[:6]}-{cpr[6:]}" not in text_seen
+    WITNESS.assert_never_saw(
+        [form for cpr in USED_CPRS for form in (cpr, f"{cpr[:6]}-{cpr[6:]}")])

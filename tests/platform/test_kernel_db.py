@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from services.platform.app import create_service_app
 from services.platform.audit import AuditEntry, append_entries, record_access, verify_chain
+from services.platform.crypto import KeyedHasher
 from services.platform.db import DbSession, make_engine, new_session
 from services.platform.idempotency import (
     claim_idempotency_key,
@@ -38,6 +39,7 @@ def engine(database_url: str):
     engine.dispose()
 
 
+HASHER = KeyedHasher(b"k" * 32)
 CALLER = Principal(client_id="c-test", role=Role.caseworker,
                    scopes=frozenset({Scope.citizens_read}), provider_id=None,
                    token_id="j", expires_at=2**31)
@@ -142,8 +144,8 @@ def test_concurrent_appends_keep_one_chain(engine) -> None:
 
 
 def test_idempotency_key_semantics(engine) -> None:
-    first = request_fingerprint("POST", "/v1/attendance", b'{"a":1}')
-    other = request_fingerprint("POST", "/v1/attendance", b'{"a":2}')
+    first = request_fingerprint(HASHER, "POST", "/v1/attendance", b'{"a":1}')
+    other = request_fingerprint(HASHER, "POST", "/v1/attendance", b'{"a":2}')
     with new_session(engine) as session:
         assert claim_idempotency_key(session, "c1", "key-1", first) is None
         store_idempotent_response(session, "c1", "key-1", 200, {"accepted": 1})
@@ -169,7 +171,7 @@ def test_idempotency_key_semantics(engine) -> None:
 
 
 def test_concurrent_requests_with_one_key_claim_it_once(engine) -> None:
-    fingerprint = request_fingerprint("POST", "/v1/attendance", b"{}")
+    fingerprint = request_fingerprint(HASHER, "POST", "/v1/attendance", b"{}")
 
     def attempt(_: int) -> str:
         with new_session(engine) as session:

@@ -2,8 +2,8 @@ from datetime import date
 
 import pytest
 
-from services.citizens.cpr import InvalidCpr, century, parse_cpr
 from services.platform.clock import age_on
+from services.platform.cpr import InvalidCpr, century, parse_cpr
 
 
 @pytest.mark.parametrize(("seventh", "year", "expected"), [

@@ -1,0 +1,130 @@
+"""Safety measures enforced inside the placement's transaction, with the real security
+service's answers: the body names the measure, never a level, an affiliation or another
+citizen. Rivals placed into one cohort at once: at most one side gets in."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import uuid
+from datetime import date, timedelta
+
+import httpx
+import pytest
+
+from ..support.builders import enrolled_citizen, make_contract, make_provider, place
+from ..support.system import System, bearer
+from ..test_gateway import assert_problem
+
+TODAY = date.today()
+
+
+@pytest.fixture(scope="module")
+def ctx(system: System) -> dict:
+    admin = bearer(system.admin_token())
+    with system.http() as http:
+        provider = make_provider(http, admin)
+        cleared = make_contract(http, admin, provider["id"], max_threat_level=4,
+                                ends_on=(TODAY + timedelta(days=400)).isoformat())
+        uncleared = make_contract(http, admin, provider["id"], max_threat_level=1,
+                                  ends_on=(TODAY + timedelta(days=400)).isoformat())
+    return {"caseworker": bearer(system.token_for("caseworker")),
+            "police": bearer(system.token_for("police")), "cleared": cleared,
+            "uncleared": uncleared}
+
+
+@pytest.fixture
+def http(system: System):
+    with system.http() as client:
+        yield client
+
+
+def assess(http, ctx, cpr: str, level: int, affiliations: list[str],
+           measures: list[str] | None = None) -> None:
+    response = http.post("/v1/threat-assessments", headers=ctx["police"], json={
+        "cpr": cpr, "level": level, "valid_from": (TODAY - timedelta(days=1)).isoformat(),
+        "valid_until": (TODAY + timedelta(days=100)).isoformat(),
+        "affiliations": affiliations, "measures": measures or [], "notes": "test"})
+    assert response.status_code == 202, response.text
+
+
+def cohort(http, ctx, max_size: int = 10) -> str:
+    response = http.post("/v1/cohorts", headers=ctx["caseworker"], json={
+        "contract_id": ctx["cleared"]["id"], "offer_type": "utility_work",
+        "name": f"Hold {uuid.uuid4().hex[:6]}", "max_size": max_size, "location": "Valby"})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def place_now(http, ctx, citizen_id: str, contract: str = "cleared", **fields):
+    return place(http, ctx["caseworker"], citizen_id, ctx[contract]["id"],
+                 offer_type="utility_work", starts_on=TODAY.isoformat(),
+                 ends_on=(TODAY + timedelta(days=30)).isoformat(), weekly_hours=10, **fields)
+
+
+def assert_names_only_the_measure(body: dict, measure: str, secrets: list[str]) -> None:
+    assert body["measure"] == measure
+    text = str(body)
+    for secret in secrets:
+        assert secret not in text
+    assert "level" not in body and "affiliation" not in text.lower()
+
+
+def test_individual_only_and_clearance(http, ctx) -> None:
+    citizen = enrolled_citizen(http, ctx["caseworker"])
+    assess(http, ctx, citizen["cpr"], 4, ["GRP-NORTH-7"])
+    body = assert_problem(place_now(http, ctx, citizen["id"], cohort_id=cohort(http, ctx)),
+                          409, "security_measures")
+    assert_names_only_the_measure(body, "individual_only", ["GRP-NORTH-7"])
+    body = assert_problem(place_now(http, ctx, citizen["id"], contract="uncleared"), 409,
+                          "security_measures")
+    assert_names_only_the_measure(body, "contract_not_cleared", ["GRP-NORTH-7"])
+    assert place_now(http, ctx, citizen["id"]).status_code == 201
+
+
+def test_rivals_never_share_a_cohort(http, ctx) -> None:
+    side_a, side_b = f"A-{uuid.uuid4().hex[:6]}", f"B-{uuid.uuid4().hex[:6]}"
+    conflict = http.post("/v1/conflicts", headers=ctx["police"], json={
+        "affiliation_a": side_a, "affiliation_b": side_b,
+        "valid_from": (TODAY - timedelta(days=1)).isoformat(),
+        "valid_until": (TODAY + timedelta(days=100)).isoformat()})
+    assert conflict.status_code == 201, conflict.text
+    first = enrolled_citizen(http, ctx["caseworker"])
+    rival = enrolled_citizen(http, ctx["caseworker"])
+    assess(http, ctx, first["cpr"], 1, [side_a])
+    assess(http, ctx, rival["cpr"], 1, [side_b])
+    group = cohort(http, ctx)
+    assert place_now(http, ctx, first["id"], cohort_id=group).status_code == 201
+    body = assert_problem(place_now(http, ctx, rival["id"], cohort_id=group), 409,
+                          "security_measures")
+    assert_names_only_the_measure(body, "no_shared_location_with_conflicts",
+                                  [side_a, side_b, first["id"]])
+    # Outside that cohort the rival can be placed.
+    assert place_now(http, ctx, rival["id"], cohort_id=cohort(http, ctx)).status_code == 201
+
+
+def test_rivals_placed_at_once_only_one_side_gets_in(system: System, http, ctx) -> None:
+    side_a, side_b = f"A-{uuid.uuid4().hex[:6]}", f"B-{uuid.uuid4().hex[:6]}"
+    assert http.post("/v1/conflicts", headers=ctx["police"], json={
+        "affiliation_a": side_a, "affiliation_b": side_b,
+        "valid_from": (TODAY - timedelta(days=1)).isoformat(),
+        "valid_until": (TODAY + timedelta(days=100)).isoformat()}).status_code == 201
+    sides = {}
+    for side in (side_a, side_b) * 6:
+        citizen = enrolled_citizen(http, ctx["caseworker"])
+        assess(http, ctx, citizen["cpr"], 1, [side])
+        sides[citizen["id"]] = side
+    group = cohort(http, ctx)
+
+    def attempt(citizen_id: str) -> int:
+        with httpx.Client(base_url=system.url, timeout=120) as client:
+            return place_now(client, ctx, citizen_id, cohort_id=group).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(len(sides)) as pool:
+        statuses = dict(zip(sides, pool.map(attempt, sides), strict=True))
+    placed = [cid for cid, status in statuses.items() if status == 201]
+    assert placed and set(statuses.values()) <= {201, 409}
+    assert len({sides[cid] for cid in placed}) == 1, "rivals share a cohort"
+    members = http.get("/v1/placements", params={"limit": 500}, headers=ctx["caseworker"]
+                       ).json()["items"]
+    in_cohort = {p["citizen_id"] for p in members if p["cohort_id"] == group}
+    assert in_cohort == set(placed)
