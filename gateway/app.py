@@ -33,6 +33,7 @@ from services.platform.settings import DOWNSTREAM_SERVICES, ServiceName, Setting
 from services.platform.tokens import TokenVerifier
 
 from .access_log import AccessAudit
+from .audit import router as audit_router
 from .forwarding import make_forwarder
 from .keys import Keystore, ensure_key_file
 from .openapi import OpenApiMerger
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.state.audit = audit
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(audit_router)  # the one audit trail, merged from every service
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

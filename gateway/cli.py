@@ -1,8 +1,10 @@
-"""`sikkerby`: run the whole system, migrate, rotate keys.
+"""`sikkerby`: run the whole system, migrate, rotate keys, apply retention.
 
     sikkerby up [--demo]     migrate, then start the four services and the gateway
     sikkerby migrate         apply every service's migrations to its database
     sikkerby keys rotate     add a new signing key; old ones stay until their tokens expire
+    sikkerby retention run [--dry-run] [--today YYYY-MM-DD]
+                             delete or anonymise what has passed its time
 """
 
 from __future__ import annotations
@@ -15,16 +17,25 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
+from services.activation import retention as activation_retention
+from services.citizens import retention as citizens_retention
+from services.platform.clock import local_today
 from services.platform.crypto import ensure_dev_secrets
 from services.platform.db import make_engine, new_session
+from services.platform.middleware import request_id_var
 from services.platform.migrate import upgrade_all
 from services.platform.scopes import SERVICE_CLIENT_SCOPES, Role
 from services.platform.settings import DOWNSTREAM_SERVICES, ServiceName, Settings, SettingsError
+from services.security import retention as security_retention
 
 from .demo import load_demo
 from .demo import summary as demo_summary
@@ -193,6 +204,87 @@ def up(settings: Settings, demo: bool) -> int:
         _stop(children)
 
 
+@dataclass(frozen=True)
+class RetentionActor:
+    """Who the audit names for a retention run."""
+
+    client_id: str = "sikkerby-retention"
+    role: str = "system"
+
+
+def retention_run(settings: Settings, *, today: date, dry_run: bool,
+                  say: Callable[[str], None] = _say) -> int:
+    """Apply the retention rules of each service to its own database (see
+    `services/*/retention.py`), as of `today`. The activation service's clock starts at
+    a citizen's exit, which the citizens service owns: this command, an operator's tool
+    with every database's settings like `migrate`, reads the exits from the citizens
+    database and hands them to the activation rule, so it runs whether or not the
+    services are up. Each database changes in one transaction; a run that stops halfway
+    is completed by the next (what is done is not found again). A dry run prints the
+    same counts and changes nothing, not even the audit; a real run is recorded in the
+    audit of each database it read or changed (`retention.*`, one request id per run)."""
+    actor = RetentionActor()
+    run_id = f"retention-{uuid.uuid4().hex[:16]}"
+    token = request_id_var.set(run_id)
+
+    def done(verb: str, past: str) -> str:
+        return f"to {verb}" if dry_run else past
+
+    engines = {service: make_engine(settings.database_url(service),
+                                    busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                                    writer=not dry_run)
+               for service in (ServiceName.citizens, ServiceName.activation,
+                               ServiceName.security)}
+    try:
+        say(f"retention as of {today}" + (" (dry run: nothing is changed)" if dry_run
+                                          else f", run {run_id}"))
+        with new_session(engines[ServiceName.activation]) as activation:
+            to_check = activation_retention.citizens_to_check(activation)
+            with new_session(engines[ServiceName.citizens]) as citizens:
+                periods = citizens_retention.periods_of(citizens, to_check)
+                if not dry_run:
+                    citizens_retention.record_run(citizens, actor, today=today,
+                                                  citizens=len(to_check))
+                    citizens.commit()
+            placements = activation_retention.plan(activation, periods, today)
+            if not dry_run:
+                activation_retention.apply(activation, placements, actor, today)
+                activation.commit()
+        say(f"activation: {len(placements.placements)} placements of "
+            f"{len(placements.citizens)} citizens {done('anonymise', 'anonymised')}, "
+            f"{placements.attendance_versions} attendance versions "
+            f"{done('delete', 'deleted')}, {len(placements.idempotency_keys)} stored "
+            f"idempotent answers {done('delete', 'deleted')} "
+            f"({activation_retention.RETENTION_YEARS} years after the citizen's exit)")
+        with new_session(engines[ServiceName.security]) as security:
+            assessments = security_retention.plan(security, today)
+            if not dry_run:
+                security_retention.apply(security, assessments, actor, today)
+                security.commit()
+        say(f"security: {len(assessments.assessments)} threat assessments and "
+            f"{len(assessments.subjects)} subjects {done('delete', 'deleted')} "
+            f"({security_retention.RETENTION_YEARS} year after an assessment stopped being "
+            "in force)")
+        say("audit entries: kept (their retention is not part of this run)")
+        return 0
+    except SQLAlchemyError as exc:
+        say(f"sikkerby: retention stopped ({type(exc).__name__}; are the databases migrated "
+            "and reachable?). Each database changes whole or not at all; the next run "
+            "completes what is left.")
+        return 1
+    finally:
+        request_id_var.reset(token)
+        for engine in engines.values():
+            engine.dispose()
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a date as YYYY-MM-DD") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sikkerby", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -204,6 +296,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "and create the configured clients (admin, services)")
     keys = commands.add_parser("keys", help="signing keys")
     keys.add_argument("action", choices=["rotate"])
+    retention = commands.add_parser(
+        "retention", help="delete or anonymise what has passed its time")
+    retention.add_argument("action", choices=["run"])
+    retention.add_argument("--dry-run", action="store_true",
+                           help="print what would be done and change nothing")
+    retention.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD",
+                           help="the day to apply the rules as of (default: today in "
+                           "Copenhagen)")
     args = parser.parse_args(argv)
     try:
         settings = Settings()
@@ -215,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ensure_configured_clients(settings, generate_missing=False)
             _say("migrations applied")
             return 0
+        if args.command == "retention":
+            return retention_run(settings, today=args.today or local_today(),
+                                 dry_run=args.dry_run)
         kid = rotate_keys(settings.signing_key_path)
         _say(f"new signing key {kid} is active; older keys stay published until their "
              "tokens expire")

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from services.platform.openapi import add_response, document_problems, operations
 from services.platform.settings import DOWNSTREAM_SERVICES, Settings
 
 from .routing import RouteTable
@@ -55,6 +56,49 @@ def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]],
     return merged
 
 
+# What the gateway itself answers on a forwarded route, before or instead of the service.
+FORWARDED_ERRORS: dict[int, str] = {
+    429: "rate_limited: too many requests from this client (see Retry-After)",
+    502: "bad_gateway: the service gave no valid answer",
+    503: "service_unavailable: the service is down",
+    504: "upstream_timeout: the service did not answer in time",
+}
+OAUTH_ENDPOINT = "/v1/auth/token"
+OAUTH_ERRORS: dict[int, str] = {
+    400: "invalid_scope or unsupported_grant_type (also in `error`)",
+    401: "invalid_client: unknown client or wrong secret (also in `error`)",
+    429: "rate_limited: too many token requests from this address or client",
+}
+OAUTH_PROBLEM = {
+    "title": "OAuthProblem",
+    "description": "A token endpoint refusal: a problem document that also carries the "
+                   "OAuth 2 `error` (RFC 6749, 5.2).",
+    "allOf": [{"$ref": "#/components/schemas/Problem"},
+              {"type": "object", "required": ["error"],
+               "properties": {"error": {"type": "string"}}}],
+}
+
+
+def document_gateway_errors(document: dict[str, Any], routes: RouteTable) -> dict[str, Any]:
+    """The error statuses the gateway adds to the merged document: the body limit on
+    every operation with a body, the rate limit and a dead, hung or broken service on
+    every forwarded one, and the token endpoint's OAuth refusals."""
+    document.setdefault("components", {}).setdefault("schemas", {})["OAuthProblem"] = (
+        OAUTH_PROBLEM)
+    for path, _, operation in operations(document):
+        if "requestBody" in operation:
+            add_response(operation, 413, "payload_too_large: the body is over the limit")
+        if routes.match(path) is not None:
+            for status, description in FORWARDED_ERRORS.items():
+                add_response(operation, status, description)
+        if path == OAUTH_ENDPOINT:
+            for status, description in OAUTH_ERRORS.items():
+                ref = ("#/components/schemas/Problem" if status == 429
+                       else "#/components/schemas/OAuthProblem")
+                add_response(operation, status, description, ref)
+    return document_problems(document)
+
+
 class OpenApiMerger:
     def __init__(self, settings: Settings, routes: RouteTable) -> None:
         self._settings = settings
@@ -67,7 +111,8 @@ class OpenApiMerger:
             DOWNSTREAM_SERVICES
         ):
             await self._refresh(client)
-        merged = merge_documents(own, self._cached, self._routes)
+        merged = document_gateway_errors(merge_documents(own, self._cached, self._routes),
+                                         self._routes)
         missing = [s.value for s in DOWNSTREAM_SERVICES if s.value not in self._cached]
         if missing:
             merged["info"]["description"] = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.platform.auth import IDENTITY_HEADERS
@@ -72,6 +73,12 @@ class GatewayProxy:
             logger.info("token refused: %s", exc)
             await send_problem(send, 401, "unauthorized", "Authentication required",
                                _UNAUTHORIZED_HEADERS)
+            return
+        except SQLAlchemyError as exc:  # revocation unknown: fail closed, and say why
+            logger.error("revocation check failed: %s", type(exc).__name__)
+            await send_problem(send, 503, "service_unavailable",
+                               "The gateway cannot check the token now",
+                               [(b"retry-after", b"1")])
             return
 
         method: str = scope["method"]

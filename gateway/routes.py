@@ -22,10 +22,10 @@ ClientsAdmin = requires(Scope.clients_admin)
 
 
 class _Caller:
-    """The audit's actor for a token request: the client id it claims."""
+    """The audit's actor for a token request, before there is a token."""
 
     def __init__(self, client_id: str, role: str) -> None:
-        self.client_id = client_id[:100] or "-"
+        self.client_id = client_id
         self.role = role
 
 
@@ -58,8 +58,12 @@ def issue_token(
     finally:
         # Refusals are on record too (written by the transaction dependency).
         known = session.get(ApiClient, client_id) if client_id else None
-        record_access(session, _Caller(client_id, known.role if known else "unknown"),
-                      action="token.issue", resource="token", purpose="authentication")
+        # An unknown id is not recorded as typed: it could be anything, a CPR number or a
+        # secret pasted into the wrong field.
+        caller = (_Caller(known.client_id, known.role) if known
+                  else _Caller("unknown-client", "unknown"))
+        record_access(session, caller, action="token.issue", resource="token",
+                      purpose="authentication")
     scopes = logic.granted_scopes(client, scope)
     settings = state.settings
     return logic.issue_token(state.keystore, client, scopes, issuer=settings.issuer,

@@ -31,7 +31,7 @@ ACTIVATION_READERS = (S.activation_read, S.activation_write)
 ROUTES: tuple[Route, ...] = (
     # citizens
     _route("/v1/citizens", ServiceName.citizens, S.citizens_read, S.citizens_write,
-           S.citizens_status, S.citizens_resolve),
+           S.citizens_status, S.citizens_resolve, S.citizens_export),
     _route("/v1/reports/enrolment", ServiceName.citizens, S.reports_read),
     # providers
     _route("/v1/providers", ServiceName.providers, S.providers_read, S.providers_write),
@@ -46,6 +46,7 @@ ROUTES: tuple[Route, ...] = (
            S.sanctions_decide),
     _route("/v1/conversations", ServiceName.activation, S.sanctions_read, S.sanctions_write),
     _route("/v1/rights-guidance", ServiceName.activation, S.sanctions_read, S.sanctions_write),
+    _route("/v1/activation-records", ServiceName.activation, S.activation_export),
     _route("/v1/reports/activation", ServiceName.activation, S.reports_read),
     _route("/v1/reports/spending", ServiceName.activation, S.reports_read),
     _route("/v1/reports/sanctions", ServiceName.activation, S.reports_read),

@@ -1,5 +1,7 @@
 """Tables every service database has: the audit chain and idempotency keys."""
 
+import re
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -56,3 +58,23 @@ def drop_platform_tables() -> None:
     op.drop_table("audit_entry")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS audit_entry_append_only()")
+
+
+def application_role_grants(role: str) -> list[str]:
+    """PostgreSQL: the privileges of a service's application role on its own database.
+
+    The application connects as a role that owns nothing: ownership (tables, triggers,
+    functions) stays with the role that runs the migrations. It may read and write its
+    tables, but on `audit_entry` only SELECT and INSERT (no UPDATE, DELETE or TRUNCATE;
+    TRUNCATE fires no row trigger), and as a non-owner it cannot disable, drop or replace
+    the append-only trigger. Run as the owner after every migration; idempotent.
+    """
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise ValueError("a role name of lower-case letters, digits and underscores")
+    return [
+        f'GRANT USAGE ON SCHEMA public TO "{role}"',
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
+        f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+        f'REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_entry FROM "{role}"',
+        f'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM "{role}"',
+    ]

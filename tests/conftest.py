@@ -8,6 +8,7 @@ import pytest
 
 from services.platform.settings import ServiceName
 
+from .audit.logscan import LeakScan
 from .support.postgres import PostgresCluster, find_bindir
 from .support.system import System
 
@@ -60,3 +61,33 @@ def database_url(backend: str, pg_cluster: PostgresCluster | None, tmp_path) -> 
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     return require_postgres(pg_cluster).create_database("unit")
+
+
+# The suite-wide leak scan (tests/audit/logscan.py): every log record of the session and
+# every audit entry of every system the tests ran, searched for CPR numbers, bearer tokens
+# and the tests' secrets. Anything found fails the session.
+LEAK_SCAN = LeakScan()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    LEAK_SCAN.start()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _leak_scan_watches_systems() -> Iterator[None]:
+    with LEAK_SCAN.watching_systems():
+        yield
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if LEAK_SCAN.finish() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    lines = LEAK_SCAN.summary()
+    if not lines:
+        return
+    terminalreporter.section("leak scan", red=LEAK_SCAN.failed, green=not LEAK_SCAN.failed)
+    for line in lines:
+        terminalreporter.write_line(line)

@@ -49,7 +49,8 @@ DOWNSTREAM = tuple(s.value for s in DOWNSTREAM_SERVICES)
 APP_SERVICES = ("migrate", *SERVICES)  # everything built from the Dockerfile
 ALL_SERVICES = ("postgres", *APP_SERVICES)
 SECRETISH = ("SECRET", "KEY", "PASSWORD", "DATABASE_URL")
-SERVICE_CLIENTS = {"activation": "svc-activation", "security": "svc-security"}
+SERVICE_CLIENTS = {"activation": "svc-activation", "security": "svc-security",
+                   "citizens": "svc-citizens"}
 GATEWAY_PORT = 8000
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104  (inside a container: its own interfaces)
 SERVICE_PORTS = {s.value: port for s, port in DEFAULT_SERVICE_PORTS.items()}

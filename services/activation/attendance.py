@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from services.platform.crypto import KeyedHasher
@@ -29,7 +30,7 @@ from services.platform.tokens import Principal
 from .audit import audit_citizen
 from .models import AttendanceRecord, Placement
 from .placements import own_provider
-from .sanctions import open_absence_case, withdraw_absence_case
+from .sanctions import open_absence_cases, withdraw_absence_cases
 from .schedule import occupies
 from .schemas import AttendanceBatch, AttendanceStatus, to_tenths
 
@@ -85,7 +86,11 @@ def ingest(session: Session, principal: Principal, batch: AttendanceBatch, *,
             AttendanceRecord.day.in_({r.date for r in batch.records}),  # type: ignore[attr-defined]
             AttendanceRecord.current.is_(True)))}  # type: ignore[attr-defined]
     now = datetime.now(UTC)
-    answers = []
+    answers: list[dict[str, Any]] = []
+    new_rows: list[dict[str, Any]] = []
+    superseded: list[uuid.UUID] = []
+    to_open: list[tuple[uuid.UUID, uuid.UUID, date]] = []
+    to_withdraw: list[tuple[uuid.UUID, date]] = []
     for record in batch.records:
         placement = placements[record.placement_id]
         previous = current.get((record.placement_id, record.date))
@@ -93,35 +98,47 @@ def ingest(session: Session, principal: Principal, batch: AttendanceBatch, *,
         if previous is not None and (previous.status, previous.hours_tenths) == (
             record.status.value, hours
         ):
-            answers.append(previous)  # the same report again: nothing changes
-            continue
+            answers.append(_answer(previous.id, previous.placement_id, previous.day,
+                                   previous.status, previous.late_report))
+            continue  # the same report again: nothing changes
         if previous is not None:
-            previous.current = False
-            session.add(previous)
-        saved = AttendanceRecord(
-            placement_id=placement.id, citizen_id=placement.citizen_id,
-            provider_id=placement.provider_id, day=record.date,
-            version=previous.version + 1 if previous else 1, status=record.status.value,
-            hours_tenths=hours, late_report=today > record.date, current=True,
-            reported_by=principal.client_id, reported_at=now)
-        session.add(saved)
+            superseded.append(previous.id)
+        row = {"id": uuid.uuid4(), "placement_id": placement.id,
+               "citizen_id": placement.citizen_id, "provider_id": placement.provider_id,
+               "day": record.date, "version": previous.version + 1 if previous else 1,
+               "status": record.status.value, "hours_tenths": hours,
+               "late_report": today > record.date, "current": True,
+               "reported_by": principal.client_id, "reported_at": now}
+        new_rows.append(row)
+        answers.append(_answer(row["id"], placement.id, record.date, row["status"],
+                               row["late_report"]))
         was_unexcused = previous is not None and previous.status == UNEXCUSED
         if record.status.value == UNEXCUSED and not was_unexcused:
-            open_absence_case(session, citizen_id=placement.citizen_id,
-                              placement_id=placement.id, day=record.date)
+            to_open.append((placement.citizen_id, placement.id, record.date))
         elif was_unexcused and record.status.value != UNEXCUSED:
-            withdraw_absence_case(session, placement_id=placement.id, day=record.date)
-        answers.append(saved)
-    session.flush()
+            to_withdraw.append((placement.id, record.date))
+    # A few statements for the whole batch, not one per record: batches are 1,000 long.
+    if superseded:
+        session.execute(update(AttendanceRecord)
+                        .where(AttendanceRecord.id.in_(superseded))  # type: ignore[attr-defined]
+                        .values(current=False))
+    if new_rows:
+        session.execute(insert(AttendanceRecord), new_rows)
+    withdraw_absence_cases(session, to_withdraw)
+    open_absence_cases(session, to_open)
     for citizen_id in sorted({p.citizen_id for p in placements.values()}):
         audit_citizen(session, principal, "attendance.report", citizen_id)
 
-    body = {"accepted": len(answers), "records": [
-        {"id": str(a.id), "placement_id": str(a.placement_id), "date": a.day.isoformat(),
-         "status": a.status, "late_report": a.late_report} for a in answers]}
+    body = {"accepted": len(answers), "records": answers}
     if idempotency_key is not None:
         store_idempotent_response(session, principal.client_id, idempotency_key, 200, body)
     return IngestResult(200, body)
+
+
+def _answer(record_id: uuid.UUID, placement_id: uuid.UUID, day: date, status: str,
+            late_report: bool) -> dict[str, Any]:
+    return {"id": str(record_id), "placement_id": str(placement_id), "date": day.isoformat(),
+            "status": status, "late_report": late_report}
 
 
 def _visible_record(session: Session, principal: Principal,

@@ -30,8 +30,15 @@ def lock_cap(session: Session, citizen_id: uuid.UUID) -> HoursCap | None:
     return lock_row(session, HoursCap, citizen_id=citizen_id)
 
 
-def citizen_placements(session: Session, citizen_id: uuid.UUID) -> list[Placement]:
-    return list(session.exec(select(Placement).where(Placement.citizen_id == citizen_id)))
+def citizen_placements(session: Session, citizen_id: uuid.UUID, first: date | None = None,
+                       last: date | None = None) -> list[Placement]:
+    """The citizen's placements whose period meets [first, last] (either end open)."""
+    statement = select(Placement).where(Placement.citizen_id == citizen_id)
+    if first is not None:
+        statement = statement.where(Placement.ends_on >= first)
+    if last is not None:
+        statement = statement.where(Placement.starts_on <= last)
+    return list(session.exec(statement))
 
 
 def set_cap(session: Session, principal: Principal, citizen_id: uuid.UUID,
@@ -47,7 +54,9 @@ def set_cap(session: Session, principal: Principal, citizen_id: uuid.UUID,
     if first_cap:
         previous = None
     else:
-        busiest = busiest_week_from(citizen_placements(session, citizen_id), monday_of(today))
+        monday = monday_of(today)
+        busiest = busiest_week_from(citizen_placements(session, citizen_id, first=monday),
+                                    monday)
         if busiest is not None and busiest[1] > tenths:
             raise HoursCapBelowScheduled(
                 f"{busiest[1] / 10:g} hours are scheduled in {busiest[0]}.",

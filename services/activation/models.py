@@ -70,6 +70,7 @@ class Placement(SQLModel, table=True):
     __table_args__ = (
         Index("ix_placement_citizen_period", "citizen_id", "starts_on"),
         Index("ix_placement_contract_period", "contract_id", "starts_on"),
+        Index("ix_placement_contract_ends", "contract_id", "ends_on"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -29,6 +29,7 @@ from .locks import insert_if_absent, lock_row
 from .models import Cohort, ContractSeats, HoursCap, Placement
 from .schedule import first_week_over, last_day, most_concurrent, occupies
 from .schemas import CohortCreate, PlacementCreate, PlacementEnd, to_tenths
+from .weeks import monday_of
 
 MAX_START_PHASE_DAYS = 28  # mentor_company: a clarification start phase of four weeks
 YOUTH_AGE_LIMIT = 30
@@ -193,19 +194,26 @@ def create_placement(session: Session, principal: Principal, data: PlacementCrea
     if cohort is not None:
         if cohort.contract_id != terms.id or cohort.offer_type != data.offer_type.value:
             raise CohortMismatch()
-        members = list(session.exec(select(Placement).where(Placement.cohort_id == cohort.id)))
+        members = list(session.exec(select(Placement).where(
+            Placement.cohort_id == cohort.id, Placement.starts_on <= last,
+            Placement.ends_on >= first)))
         if most_concurrent(members, first, last) >= cohort.max_size:
             raise CohortFull()
     seats.capacity = terms.capacity  # the contract's current capacity
     session.add(seats)
+    # Only placements whose period meets this one's (ix_placement_contract_ends): a
+    # contract's whole history would cost seconds at a million placements.
     at_contract = list(session.exec(select(Placement).where(
-        Placement.contract_id == terms.id, Placement.starts_on <= last)))
+        Placement.contract_id == terms.id, Placement.starts_on <= last,
+        Placement.ends_on >= first)))
     if most_concurrent(at_contract, first, last) >= terms.capacity:
         raise ContractFull()
 
     weekly = to_tenths(data.weekly_hours)
-    week = first_week_over(citizen_placements(session, data.citizen_id), first, last, weekly,
-                           cap.weekly_tenths)
+    # Every placement in the ISO weeks this one touches counts, also on other days.
+    touching = citizen_placements(session, data.citizen_id, monday_of(first),
+                                  monday_of(last) + timedelta(days=6))
+    week = first_week_over(touching, first, last, weekly, cap.weekly_tenths)
     if week is not None:
         raise HoursCapExceeded(f"The citizen's hours would exceed the cap in {week}.",
                                week=week)

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from services.platform.clock import local_today
@@ -14,7 +14,7 @@ from services.platform.db import DbSession
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from services.platform.problems import Unprocessable
 
-from . import attendance, caps, conversations, placements, reports, sanctions
+from . import attendance, caps, conversations, export, placements, reports, sanctions
 from .auth import (
     ActivationRead,
     ActivationWrite,
@@ -148,7 +148,8 @@ def get_cohort(cohort_id: uuid.UUID, session: DbSession, principal: ActivationRe
 
 # Placements -----------------------------------------------------------------------------------
 @router.post("/placements", status_code=status.HTTP_201_CREATED, response_model=PlacementOut,
-             responses={409: {"description": "not_enrolled, hours_cap_not_set, "
+             responses={404: {"description": "not_found: no such cohort"},
+                        409: {"description": "not_enrolled, hours_cap_not_set, "
                               "hours_cap_exceeded, contract_full, cohort_full, "
                               "security_measures"},
                         422: {"description": "contract_not_covering, age_ineligible, "
@@ -175,7 +176,9 @@ def get_placement(placement_id: uuid.UUID, session: DbSession,
     return placement_out(placements.get_placement(session, principal, placement_id))
 
 
-@router.post("/placements/{placement_id}/end", response_model=PlacementOut)
+@router.post("/placements/{placement_id}/end", response_model=PlacementOut,
+             responses={409: {"description": "placement_already_ended"},
+                        422: {"description": "invalid_end_date, validation_error"}})
 def end_placement(placement_id: uuid.UUID, body: PlacementEnd, session: DbSession,
                   principal: ActivationWrite) -> PlacementOut:
     return placement_out(placements.end_placement(session, principal, placement_id, body))
@@ -265,14 +268,15 @@ def get_sanction_case(case_id: uuid.UUID, session: DbSession,
     return case_detail(session, sanctions.visible_case(session, principal, case_id))
 
 
-@router.post("/sanction-cases/{case_id}/hearing", response_model=SanctionCaseDetail)
+@router.post("/sanction-cases/{case_id}/hearing", response_model=SanctionCaseDetail,
+             responses={409: {"description": "case_closed"}})
 def send_hearing(case_id: uuid.UUID, body: HearingIn, session: DbSession,
                  principal: SanctionsWrite) -> SanctionCaseDetail:
     return case_detail(session, sanctions.send_hearing(session, principal, case_id, body))
 
 
 @router.post("/sanction-cases/{case_id}/contact-attempts", status_code=status.HTTP_201_CREATED,
-             response_model=ContactAttemptOut)
+             response_model=ContactAttemptOut, responses={409: {"description": "case_closed"}})
 def record_contact_attempt(case_id: uuid.UUID, body: ContactAttemptIn, session: DbSession,
                            principal: SanctionsWrite) -> object:
     return sanctions.record_contact_attempt(session, principal, case_id, body)
@@ -337,11 +341,31 @@ def book_conversation(body: ConversationIn, session: DbSession,
     return conversation_out(conversations.book(session, principal, body))
 
 
-@router.post("/conversations/{conversation_id}/outcome", response_model=ConversationOut)
+@router.post("/conversations/{conversation_id}/outcome", response_model=ConversationOut,
+             responses={409: {"description": "outcome_recorded"}})
 def conversation_outcome(conversation_id: uuid.UUID, body: ConversationOutcomeIn,
                          session: DbSession, principal: SanctionsWrite) -> ConversationOut:
     return conversation_out(conversations.record_outcome(session, principal, conversation_id,
                                                          body.attended))
+
+
+# A citizen's export ---------------------------------------------------------------------------
+@router.get("/activation-records/{citizen_id}", response_model=export.ActivationRecordOut,
+            tags=["exports"],
+            summary="For the citizens service's export: everything held here on one citizen")
+def activation_record(citizen_id: uuid.UUID, response: Response, session: DbSession,
+                      principal: export.ActivationExport) -> export.ActivationRecordOut:
+    record = export.citizen_record(session, principal, citizen_id)
+    response.headers["Cache-Control"] = "no-store"
+    return export.ActivationRecordOut(
+        citizen_id=citizen_id,
+        hours_cap=cap_out(record.cap, record.cap_history) if record.cap else None,
+        placements=[placement_out(p) for p in record.placements],
+        attendance=[version_out(r) for r in record.attendance],
+        conversations=[conversation_out(c) for c in record.conversations],
+        sanction_cases=[case_detail(session, c) for c in record.cases],
+        rights_guidance=[guidance_out(g) for g in record.guidance],
+        access_log=record.access_log)
 
 
 # Reports -------------------------------------------------------------------------------------
@@ -368,7 +392,10 @@ def sanction_share_report(
     month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])],
     request: Request, session: DbSession, _: ReportsRead,
 ) -> dict[str, object]:
-    first, last = reports.month_bounds(month)
+    try:
+        first, last = reports.month_bounds(month)
+    except ValueError:  # e.g. year 0000: matches the pattern, is no calendar month
+        raise Unprocessable("month is not a calendar month.") from None
     enrolled = _neighbours(request).enrolled_during(first, last)
     return reports.sanction_share_report(session, month, first, last, enrolled)
 

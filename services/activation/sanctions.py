@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import insert, tuple_, update
 from sqlmodel import Session, select
 
 from services.platform.pagination import paginate
@@ -34,32 +35,35 @@ def decide_by(occurred_on: date) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
-def open_absence_case(session: Session, *, citizen_id: uuid.UUID, placement_id: uuid.UUID,
-                      day: date) -> SanctionCase:
-    """Exactly one case per absence: one that exists (and was not withdrawn) is kept."""
-    existing = session.exec(select(SanctionCase).where(
-        SanctionCase.attendance_placement_id == placement_id,
-        SanctionCase.occurred_on == day,
-        SanctionCase.status != "withdrawn")).first()
-    if existing is not None:
-        return existing
-    case = SanctionCase(citizen_id=citizen_id, kind=ACTIVATION_ABSENCE, occurred_on=day,
-                        decide_by=decide_by(day), status="open",
-                        attendance_placement_id=placement_id, opened_at=datetime.now(UTC))
-    session.add(case)
-    return case
+def open_absence_cases(session: Session,
+                       absences: list[tuple[uuid.UUID, uuid.UUID, date]]) -> None:
+    """Exactly one case per absence (citizen, placement, day): one that exists and was
+    not withdrawn is kept, not doubled."""
+    if not absences:
+        return
+    existing = set(session.execute(select(
+        SanctionCase.attendance_placement_id, SanctionCase.occurred_on).where(
+        SanctionCase.attendance_placement_id.in_({p for _, p, _ in absences}),  # type: ignore[union-attr]
+        SanctionCase.status != "withdrawn")).tuples())
+    now = datetime.now(UTC)
+    rows = [{"id": uuid.uuid4(), "citizen_id": citizen_id, "kind": ACTIVATION_ABSENCE,
+             "occurred_on": day, "decide_by": decide_by(day), "status": "open",
+             "attendance_placement_id": placement_id, "opened_at": now}
+            for citizen_id, placement_id, day in absences
+            if (placement_id, day) not in existing]
+    if rows:
+        session.execute(insert(SanctionCase), rows)
 
 
-def withdraw_absence_case(session: Session, *, placement_id: uuid.UUID, day: date) -> None:
-    """The absence was corrected before a decision: the case is withdrawn, not deleted."""
-    for case in session.exec(select(SanctionCase).where(
-        SanctionCase.attendance_placement_id == placement_id,
-        SanctionCase.occurred_on == day,
+def withdraw_absence_cases(session: Session, absences: list[tuple[uuid.UUID, date]]) -> None:
+    """The absences were corrected before a decision: their cases are withdrawn, not
+    deleted."""
+    if not absences:
+        return
+    session.execute(update(SanctionCase).where(
+        tuple_(SanctionCase.attendance_placement_id, SanctionCase.occurred_on).in_(absences),
         SanctionCase.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
-    )):
-        case.status = "withdrawn"
-        case.withdrawn_at = datetime.now(UTC)
-        session.add(case)
+    ).values(status="withdrawn", withdrawn_at=datetime.now(UTC)))
 
 
 # Caseworkers' side: hearing, contact attempts, decisions, guidance ---------------------------

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from services.platform.vocabulary import OfferType
 
@@ -20,6 +28,22 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 CapHours = Annotated[float, Field(ge=0, le=MAX_WEEKLY_HOURS, multiple_of=0.5)]
 WeeklyHours = Annotated[float, Field(gt=0, le=MAX_WEEKLY_HOURS, multiple_of=0.5)]
 DayHours = Annotated[float, Field(ge=0, le=24, multiple_of=0.1)]
+
+
+def _storable(value: datetime) -> datetime:
+    """An instant the database can keep in UTC (a naive one, or one whose UTC time falls
+    outside years 1900-2999, was a 500)."""
+    try:
+        year = value.astimezone(UTC).year
+    except (OverflowError, ValueError):
+        year = 0
+    if not 1900 <= year <= 2999:
+        raise ValueError("the timestamp is out of range")
+    return value
+
+
+# A timestamp a client sends: with its UTC offset, in a sane range.
+Instant = Annotated[AwareDatetime, AfterValidator(_storable)]
 
 
 def to_tenths(hours: float) -> int:
@@ -229,7 +253,7 @@ class HearingIn(BaseModel):
 
 class ContactAttemptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    at: datetime
+    at: Instant
     channel: Channel
     reached: bool
 
@@ -310,7 +334,7 @@ class GuidanceOut(BaseModel):
 class ConversationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     citizen_id: uuid.UUID
-    scheduled_at: datetime
+    scheduled_at: Instant
 
 
 class ConversationOutcomeIn(BaseModel):

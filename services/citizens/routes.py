@@ -12,7 +12,7 @@ from services.platform.clock import local_today
 from services.platform.db import DbSession
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 
-from . import logic
+from . import export, logic
 from .auth import CitizensLookup, CitizensRead, CitizensStatus, CitizensWrite, ReportsRead
 from .report import enrolment_report
 from .schemas import (
@@ -54,6 +54,7 @@ def register_citizen(body: CitizenCreate, request: Request, response: Response,
 
 
 @router.post("/citizens/lookup", response_model=CitizenId,
+             responses={404: {"description": "not_found: no citizen with this CPR number"}},
              summary="Find a citizen by CPR number (in the body, never in a URL)")
 def lookup_citizen(body: CitizenLookup, request: Request, session: DbSession,
                    principal: CitizensLookup) -> CitizenId:
@@ -115,6 +116,21 @@ def citizen_changes(citizen_id: uuid.UUID, session: DbSession,
     return logic.citizen_changes(session, principal, citizen_id)
 
 
+@router.get("/citizens/{citizen_id}/export", response_model=export.CitizenExport,
+            tags=["exports"],
+            summary="Everything held about one citizen, across services (right of access)",
+            responses={404: {"description": "not_found: no such citizen"},
+                       503: {"description": "service_unavailable: the activation service "
+                             "did not answer; no partial export is ever given"}})
+async def export_citizen(citizen_id: uuid.UUID, request: Request, response: Response,
+                         session: DbSession, principal: export.CitizensExport
+                         ) -> export.CitizenExport:
+    document = await export.export_citizen(session, principal, citizen_id, request,
+                                           local_today())
+    response.headers["Cache-Control"] = "no-store"
+    return document
+
+
 @router.get("/citizens/{citizen_id}/enrolments", response_model=list[EnrolmentOut])
 def list_enrolments(citizen_id: uuid.UUID, session: DbSession,
                     principal: CitizensRead) -> object:
@@ -122,13 +138,19 @@ def list_enrolments(citizen_id: uuid.UUID, session: DbSession,
 
 
 @router.post("/citizens/{citizen_id}/enrolments", status_code=status.HTTP_201_CREATED,
-             response_model=EnrolmentOut)
+             response_model=EnrolmentOut,
+             responses={409: {"description": "already_enrolled"},
+                        422: {"description": "enrolment_overlaps, date_in_future, "
+                              "validation_error"}})
 def enrol(citizen_id: uuid.UUID, body: EnrolmentCreate, session: DbSession,
           principal: CitizensWrite) -> object:
     return logic.enrol(session, principal, citizen_id, body, local_today())
 
 
-@router.post("/citizens/{citizen_id}/exit", response_model=EnrolmentOut)
+@router.post("/citizens/{citizen_id}/exit", response_model=EnrolmentOut,
+             responses={409: {"description": "not_enrolled"},
+                        422: {"description": "exit_before_enrolment, date_in_future, "
+                              "validation_error"}})
 def exit_programme(citizen_id: uuid.UUID, body: ExitCreate, session: DbSession,
                    principal: CitizensWrite) -> object:
     return logic.exit_programme(session, principal, citizen_id, body, local_today())

@@ -15,9 +15,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from .audit_routes import router as audit_router
 from .crypto import cipher_from_settings, hasher_from_settings
 from .db import check_database, make_engines
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware, configure_logging
+from .openapi import document_problems
 from .problems import install_problem_handlers, problem_response
 from .settings import ServiceName, Settings
 from .tokens import KeyLookup, RemoteJwks, TokenVerifier
@@ -79,6 +81,10 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
+    # Its own audit chain, for the gateway's one trail (/v1/audit); never proxied.
+    app.include_router(audit_router)
+    fastapi_openapi = app.openapi
+    app.openapi = lambda: document_problems(fastapi_openapi())  # type: ignore[method-assign]
 
     # Outermost first: request ids cover even the 413s.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -7,7 +7,9 @@ moment it takes to append. When the request is refused, the same entries are wri
 the refusal as outcome, in a transaction of their own.
 
 Each entry's `hash` is SHA-256 over the previous entry's hash and the entry's fields, so
-a changed or deleted entry breaks every hash after it (`verify_chain`).
+a changed or deleted entry breaks every hash after it (`verify_chain`). A chain alone
+cannot show that its last entries were deleted: `verify_chain_report` also checks an
+anchor, a head recorded by an earlier verification (see gateway/audit.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, and_, insert, or_, text
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, select
 
 from .columns import Timestamp
@@ -156,13 +159,85 @@ def write_refused_audit(engine: Engine, pending: list[PendingEntry], exc: BaseEx
                            for entry in pending])
 
 
-def verify_chain(session: Session) -> tuple[bool, int]:
-    """Recompute every hash in order. Returns (intact, number of entries)."""
+@dataclass(frozen=True)
+class ChainReport:
+    """What verifying one database's chain found.
+
+    `entries` counts every row; `intact` the rows before the first break. A chain is
+    also broken when `anchor` (a head seen by an earlier verification: its seq and a
+    prefix of its hash) is no longer in it: the chain alone cannot show that its last
+    entries were deleted, an anchor kept elsewhere can.
+    """
+
+    ok: bool
+    entries: int
+    intact: int
+    head_seq: int | None
+    head_hash: str | None
+    broken_at_seq: int | None = None
+    problem: str | None = None  # "entry_changed_or_deleted" | "entries_missing_at_end"
+
+
+def verify_chain_report(session: Session, anchor: tuple[int, str] | None = None
+                        ) -> ChainReport:
+    """Recompute every hash in order, streaming the rows."""
     prev = GENESIS_HASH
-    count = 0
-    for entry in session.exec(select(AuditEntry).order_by(AuditEntry.seq)):
-        if entry.prev_hash != prev or entry_hash(prev, entry) != entry.hash:
-            return False, count
-        prev = entry.hash
-        count += 1
-    return True, count
+    entries = intact = 0
+    broken_at: int | None = None
+    head_seq: int | None = None
+    anchor_seen = False
+    columns = [getattr(AuditEntry, name) for name in (
+        "seq", "at", "actor", "role", "action", "resource", "citizen_id", "purpose",
+        "outcome", "request_id", "prev_hash", "hash")]
+    rows = session.connection().execute(
+        sa_select(*columns).order_by(AuditEntry.seq).execution_options(yield_per=2000))
+    for row in rows:
+        if broken_at is None and (row.prev_hash != prev or entry_hash(prev, row) != row.hash):
+            broken_at = row.seq
+        if broken_at is None:
+            intact += 1
+        if anchor is not None and row.seq == anchor[0]:
+            anchor_seen = row.hash.startswith(anchor[1]) and broken_at is None
+        # The next entry must name this one's hash as stored, changed or not.
+        prev = row.hash
+        head_seq = row.seq
+        entries += 1
+    problem = None
+    if broken_at is not None:
+        problem = "entry_changed_or_deleted"
+    elif anchor is not None and not anchor_seen:
+        problem, broken_at = "entries_missing_at_end", anchor[0]
+    return ChainReport(ok=problem is None, entries=entries, intact=intact, head_seq=head_seq,
+                       head_hash=prev if head_seq is not None else None,
+                       broken_at_seq=broken_at, problem=problem)
+
+
+def verify_chain(session: Session) -> tuple[bool, int]:
+    """Recompute every hash in order. Returns (intact, number of entries before a break)."""
+    report = verify_chain_report(session)
+    return report.ok, report.intact
+
+
+def entries_after(
+    session: Session,
+    *,
+    citizen_id: uuid.UUID | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    after: tuple[datetime, int] | None = None,
+    limit: int,
+) -> list[AuditEntry]:
+    """Entries in (at, seq) order: `start` <= at < `end`, strictly after `after`."""
+    statement = select(AuditEntry)
+    if citizen_id is not None:
+        statement = statement.where(AuditEntry.citizen_id == citizen_id)
+    if start is not None:
+        statement = statement.where(AuditEntry.at >= start)
+    if end is not None:
+        statement = statement.where(AuditEntry.at < end)
+    if after is not None:
+        at, seq = after
+        statement = statement.where(or_(AuditEntry.at > at,
+                                        and_(AuditEntry.at == at, AuditEntry.seq > seq)))
+    statement = statement.order_by(AuditEntry.at, AuditEntry.seq).limit(limit)
+    return list(session.exec(statement))

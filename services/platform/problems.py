@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -134,6 +135,13 @@ HTTP_CODES = {
 }
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """The database is down or the connection was cut (not a bad statement): a 503, and
+    the transaction was rolled back, so the same request may be sent again."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
@@ -152,6 +160,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, title = HTTP_CODES.get(exc.status_code, ("error", "Error"))
         return problem_response(exc.status_code, code, title, headers=exc.headers)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # Its own handler, not the one for Exception: Starlette re-raises what that one
+        # handles, and the server then logs the traceback, SQL and row values included.
+        logger.error("database error %s", type(exc).__name__)
+        if database_unavailable(exc):
+            return problem_response(503, "database_unavailable", "The database is unavailable",
+                                    "Try again in a moment.", headers={"Retry-After": "1"})
+        return problem_response(500, "internal_error", "Internal error")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -41,12 +41,15 @@ class Scope(StrEnum):
     reports_read = "reports:read"  # aggregates only
     audit_read = "audit:read"
     clients_admin = "clients:admin"
+    # A citizen's own data, gathered across services (GDPR art. 15): caseworkers only.
+    citizens_export = "citizens:export"
     # Narrow scopes for the services' own calls to each other.
     citizens_status = "citizens:status"  # is this citizen enrolled, birth date
     citizens_resolve = "citizens:resolve"  # CPR hash -> citizen id, for the security service
     contracts_terms = "contracts:terms"  # a contract's terms, for the activation service
     security_check = "security:check"  # constraints and group checks, for activation
     placements_status = "placements:status"  # active placements, for the security service
+    activation_export = "activation:export"  # all activation data on one citizen, for exports
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -68,11 +71,14 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.reports_read: "Read aggregate reports",
     Scope.audit_read: "Read and verify the audit log",
     Scope.clients_admin: "Manage API clients",
+    Scope.citizens_export: "Export everything held about one citizen (access requests)",
     Scope.citizens_status: "Service: a citizen's enrolment status and birth date",
     Scope.citizens_resolve: "Service: resolve a CPR number to a citizen id",
     Scope.contracts_terms: "Service: a contract's terms",
     Scope.security_check: "Service: constraints and group checks",
     Scope.placements_status: "Service: a citizen's active placements",
+    Scope.activation_export: "Service: everything the activation service holds on one "
+                             "citizen, for the citizens service's export",
 }
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
@@ -80,7 +86,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
         Scope.citizens_read, Scope.citizens_write, Scope.providers_read,
         Scope.activation_read, Scope.activation_write, Scope.attendance_read,
         Scope.sanctions_read, Scope.sanctions_write, Scope.sanctions_decide,
-        Scope.constraints_read, Scope.referrals_read,
+        Scope.constraints_read, Scope.referrals_read, Scope.citizens_export,
     }),
     Role.team_lead: frozenset({
         Scope.citizens_read, Scope.providers_read, Scope.activation_read,
@@ -102,12 +108,15 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.service: frozenset({
         Scope.citizens_status, Scope.citizens_resolve, Scope.contracts_terms,
         Scope.security_check, Scope.placements_status, Scope.reports_read,
+        Scope.activation_export,
     }),
 }
 
 # The scopes each service's own client needs for its calls to the others.
 SERVICE_CLIENT_SCOPES: dict[str, frozenset[Scope]] = {
-    "citizens": frozenset(),
+    # activation:export: the activation part of a citizen's export (GET
+    # /v1/citizens/{id}/export), read with the citizens service's own token.
+    "citizens": frozenset({Scope.activation_export}),
     "providers": frozenset(),
     "activation": frozenset({
         # reports:read: full-year persons from the enrolment report, for the cost per

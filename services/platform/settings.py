@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     # Unset in the embedded default, where `sikkerby up` makes new ones at every start.
     activation_service_client_secret: SecretStr | None = None
     security_service_client_secret: SecretStr | None = None
+    citizens_service_client_secret: SecretStr | None = None
 
     # Limits.
     rate_limit_per_minute: int = Field(default=1200, ge=1)
@@ -180,7 +181,7 @@ def check_production(settings: Settings) -> None:
     ):
         problems.append("SIKKERBY_ADMIN_CLIENT_SECRET is a placeholder")
     for name in ("service_client_secret", "activation_service_client_secret",
-                 "security_service_client_secret"):
+                 "security_service_client_secret", "citizens_service_client_secret"):
         value = getattr(settings, name)
         if value is not None and is_placeholder(value.get_secret_value()):
             problems.append(f"SIKKERBY_{name.upper()} is a placeholder")

@@ -27,7 +27,8 @@ router = APIRouter(prefix="/v1", tags=["providers"])
 MAX_EXPIRY_WINDOW_DAYS = 3660  # ten years and a little
 
 
-@router.post("/providers", status_code=status.HTTP_201_CREATED, response_model=ProviderOut)
+@router.post("/providers", status_code=status.HTTP_201_CREATED, response_model=ProviderOut,
+             responses={409: {"description": "provider_exists (the CVR number)"}})
 def create_provider(body: ProviderCreate, session: DbSession, _: ProvidersWrite) -> object:
     return logic.create_provider(session, body)
 

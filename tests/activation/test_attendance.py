@@ -11,11 +11,13 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
+from services.platform.clock import local_today
+
 from ..support.builders import enrolled_citizen, make_contract, make_provider, place
 from ..support.system import System, bearer
 from ..test_gateway import assert_problem
 
-TODAY = date.today()
+TODAY = local_today()
 
 
 @pytest.fixture(scope="module")

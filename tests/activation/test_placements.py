@@ -10,6 +10,8 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
+from services.platform.clock import local_today
+
 from ..support.builders import enrolled_citizen, make_contract, make_provider, place, register
 from ..support.system import System, bearer
 from ..test_gateway import assert_problem
@@ -62,7 +64,7 @@ def test_hours_cap_with_history(system: System, http, ctx) -> None:
 # Placements: each refusal ------------------------------------------------------------------
 def test_placement_succeeds_and_copies_the_price(http, ctx) -> None:
     citizen = enrolled_citizen(http, ctx["caseworker"])
-    today = date.today()
+    today = local_today()
     response = place(http, ctx["caseworker"], citizen["id"], ctx["contract"]["id"],
                      starts_on=today.isoformat(), ends_on=(today + timedelta(60)).isoformat())
     assert response.status_code == 201, response.text
@@ -179,7 +181,7 @@ def test_ending_a_placement_frees_hours_and_seat_from_the_end_date(http, ctx) ->
 def test_cap_cannot_go_below_scheduled_hours(http, ctx) -> None:
     cw = ctx["caseworker"]
     citizen = enrolled_citizen(http, cw, cap=30)
-    today = date.today()
+    today = local_today()
     assert place(http, cw, citizen["id"], ctx["contract"]["id"], weekly_hours=25,
                  starts_on=today.isoformat(), ends_on="2027-06-30").status_code == 201
     url = f"/v1/hours-caps/{citizen['id']}"

@@ -7,11 +7,13 @@ from datetime import date, timedelta
 
 import pytest
 
+from services.platform.clock import local_today
+
 from ..support.builders import enrolled_citizen, make_contract, make_provider, place
 from ..support.system import System, bearer
 from ..test_gateway import assert_problem
 
-TODAY = date.today()
+TODAY = local_today()
 PRICE = 350_000  # øre a week
 
 

@@ -9,12 +9,13 @@ import pytest
 
 from services.activation.sanctions import decide_by
 from services.activation.weeks import monday_of, week_label
+from services.platform.clock import local_today
 
 from ..support.builders import enrolled_citizen, make_contract, make_provider, place
 from ..support.system import System, bearer
 from ..test_gateway import assert_problem
 
-TODAY = date.today()
+TODAY = local_today()
 YESTERDAY = TODAY - timedelta(days=1)
 
 

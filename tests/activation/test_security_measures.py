@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
+
+from services.platform.clock import local_today
 
 from ..support.builders import enrolled_citizen, make_contract, make_provider, place
 from ..support.system import System, bearer
 from ..test_gateway import assert_problem
 
-TODAY = date.today()
+TODAY = local_today()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from services.citizens.models import Enrolment
+from services.platform.clock import local_today
 from services.platform.db import make_engine
 from services.platform.settings import ServiceName
 
@@ -61,7 +62,7 @@ def test_register_answers_without_the_cpr(http, caseworker) -> None:
                          "readiness", "status"}
     assert body["cpr_masked"] == f"{cpr[:6]}-XXXX"
     assert body["birth_date"] == "1991-03-09"
-    today = date.today()
+    today = local_today()
     assert body["age"] == today.year - 1991 - ((today.month, today.day) < (3, 9))
     assert body["status"] == "not_enrolled"
     assert response.headers["etag"] == '"1"'
@@ -134,7 +135,7 @@ def test_team_lead_reads_but_does_not_write(system: System, http, caseworker) ->
 def test_enrolment_lifecycle_and_its_refusals(http, caseworker) -> None:
     citizen = new_citizen(http, caseworker)
     base = f"/v1/citizens/{citizen['id']}"
-    today = date.today()
+    today = local_today()
     assert_problem(http.post(f"{base}/exit", headers=caseworker,
                              json={"exited_on": "2025-02-01", "reason": "job"}),
                    409, "not_enrolled")

@@ -9,6 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from services.platform.clock import local_today
+
 from ..support.builders import register
 from ..support.system import System, bearer
 from ..test_gateway import assert_problem
@@ -142,4 +144,4 @@ def test_report_roles(loaded: System) -> None:
                        headers=bearer(loaded.token_for("analyst")))
         assert_problem(bad, 422, "validation_error")
         today = http.get("/v1/reports/enrolment", headers=bearer(loaded.token_for("analyst")))
-        assert today.json()["as_of"] == date.today().isoformat()
+        assert today.json()["as_of"] == local_today().isoformat()
