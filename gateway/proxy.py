@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.platform.auth import IDENTITY_HEADERS
-from services.platform.middleware import send_problem
+from services.platform.middleware import redact_cpr, send_problem
 from services.platform.settings import Settings
 from services.platform.tokens import InvalidToken, TokenVerifier
 
@@ -82,7 +82,7 @@ class GatewayProxy:
             return
 
         method: str = scope["method"]
-        resource = f"{method} {scope['path']}"
+        resource = f"{method} {redact_cpr(scope['path'])}"  # the audit chain is forever
         if not principal.has_any(route.scopes):
             self.audit.record(actor=principal.client_id, role=principal.role.value,
                               action="gateway.forward", resource=resource,

@@ -22,6 +22,12 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _CPR_LIKE = re.compile(r"(?<!\d)\d{6}-?\d{4}(?!\d)")
 
 
+def redact_cpr(text: str) -> str:
+    """`text` with anything that looks like a CPR number replaced (a caller may put one
+    where it does not belong, e.g. in a URL; it must not reach a log or the audit)."""
+    return _CPR_LIKE.sub("[redacted]", text)
+
+
 def incoming_request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":

@@ -56,7 +56,8 @@ NOT_FOUND = "not_found: no such object, or one the caller may not see"
 # FastAPI answers a body it cannot decode at all (not JSON, not UTF-8) with a 400.
 BAD_BODY = "bad_request: the body could not be parsed"
 UNAVAILABLE = ("database_unavailable or service_unavailable: the database, or a service "
-               "this call needs, does not answer; nothing was changed, try again")
+               "this call needs, does not answer; send it again (with the same "
+               "Idempotency-Key where the route takes one)")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 

@@ -136,8 +136,9 @@ HTTP_CODES = {
 
 
 def database_unavailable(exc: BaseException) -> bool:
-    """The database is down or the connection was cut (not a bad statement): a 503, and
-    the transaction was rolled back, so the same request may be sent again."""
+    """The database is down or the connection was cut (not a bad statement): a 503. The
+    transaction did not commit, or (cut during COMMIT) may have: a client sends it again
+    with the same Idempotency-Key, or looks before it repeats a write without one."""
     return isinstance(exc, OperationalError | InterfaceError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
