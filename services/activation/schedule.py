@@ -3,23 +3,33 @@ placement rows; the callers hold the locks that make the answers stay true."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
+from typing import Protocol
 
 from .models import Placement
 from .weeks import mondays, overlaps, week_label
 
+
+class Period(Protocol):
+    """What the counts read of a placement (a row of three dates will do)."""
+
+    starts_on: date
+    ends_on: date
+    ended_on: date | None
+
+
 ONE_DAY = timedelta(days=1)
 
 
-def last_day(placement: Placement) -> date | None:
+def last_day(placement: Period) -> date | None:
     """The last day the placement occupies, or None if it occupies none (ended on its
     first day). Ending frees hours and seat from the end date on."""
     last = placement.ended_on - ONE_DAY if placement.ended_on else placement.ends_on
     return last if last >= placement.starts_on else None
 
 
-def occupies(placement: Placement, first: date, last: date) -> bool:
+def occupies(placement: Period, first: date, last: date) -> bool:
     end = last_day(placement)
     return end is not None and overlaps(placement.starts_on, end, first, last)
 
@@ -55,7 +65,7 @@ def busiest_week_from(placements: list[Placement], from_day: date) -> tuple[str,
     return best
 
 
-def most_concurrent(placements: list[Placement], first: date, last: date) -> int:
+def most_concurrent(placements: Sequence[Period], first: date, last: date) -> int:
     """The largest number of placements occupying one day in [first, last]. Occupancy
     only rises on a start day, so checking `first` and each start within is enough."""
     days = {first} | {p.starts_on for p in placements if first <= p.starts_on <= last}
