@@ -66,8 +66,18 @@ def busiest_week_from(placements: list[Placement], from_day: date) -> tuple[str,
 
 
 def most_concurrent(placements: Sequence[Period], first: date, last: date) -> int:
-    """The largest number of placements occupying one day in [first, last]. Occupancy
-    only rises on a start day, so checking `first` and each start within is enough."""
-    days = {first} | {p.starts_on for p in placements if first <= p.starts_on <= last}
-    return max((sum(1 for p in placements if occupies(p, day, day)) for day in days),
-               default=0)
+    """The largest number of placements occupying one day in [first, last]: a sweep over
+    the days each one starts and stops occupying, O(n log n)."""
+    changes: list[tuple[date, int]] = []
+    for placement in placements:
+        end = last_day(placement)
+        if end is None:
+            continue
+        start, stop = max(placement.starts_on, first), min(end, last)
+        if start <= stop:
+            changes += [(start, 1), (stop + ONE_DAY, -1)]
+    busiest = current = 0
+    for _, change in sorted(changes):  # on one day, -1 sorts before +1: a seat freed first
+        current += change
+        busiest = max(busiest, current)
+    return busiest

@@ -153,3 +153,28 @@ def test_the_sequences_really_exercised_the_rules() -> None:
     """Runs after the property: most kinds of step succeeded at least sometimes, so the
     invariant was not checked on refusals alone."""
     assert APPLIED["place"] > 20 and APPLIED["end"] > 0 and APPLIED["cap"] > 5, APPLIED
+
+
+class _Period:
+    def __init__(self, starts_on: date, ends_on: date, ended_on: date | None) -> None:
+        self.starts_on, self.ends_on, self.ended_on = starts_on, ends_on, ended_on
+
+
+period = st.builds(
+    lambda start, length, end: _Period(BASE + timedelta(start),
+                                       BASE + timedelta(start + length),
+                                       None if end is None else BASE + timedelta(start + end)),
+    st.integers(0, 40), st.integers(0, 30), st.one_of(st.none(), st.integers(0, 32)))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(periods=st.lists(period, max_size=12), first=st.integers(0, 50),
+       length=st.integers(0, 30))
+def test_most_concurrent_counts_the_busiest_day(periods, first, length) -> None:
+    """The sweep agrees with counting every day of the window one by one."""
+    from services.activation.schedule import most_concurrent, occupies
+
+    start = BASE + timedelta(first)
+    days = [start + timedelta(d) for d in range(length + 1)]
+    by_hand = max(sum(occupies(p, day, day) for p in periods) for day in days)
+    assert most_concurrent(periods, days[0], days[-1]) == by_hand
