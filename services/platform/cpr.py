@@ -31,7 +31,12 @@ class Cpr:
 
     @property
     def masked(self) -> str:
-        return f"{self.digits[:6]}-XXXX"
+        return mask_cpr(self.digits)
+
+
+def mask_cpr(digits: str) -> str:
+    """The form answers may carry: the birth date, never the serial (`DDMMYY-XXXX`)."""
+    return f"{digits[:6]}-XXXX"
 
 
 def century(seventh_digit: int, two_digit_year: int) -> int:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from services.platform.audit import record_access
+from services.platform.cpr import mask_cpr
 from services.platform.crypto import FieldCipher, KeyedHasher
 from services.platform.db import new_session
 from services.platform.idempotency import claim_idempotency_key, store_idempotent_response
@@ -493,8 +494,7 @@ def list_conflicts(session: Session, principal: Principal, keys: Keys, today: da
 
 # Referrals ---------------------------------------------------------------------------------
 def _masked(referral: Referral, keys: Keys) -> str:
-    digits = keys.open(referral.cpr_encrypted, REFERRAL_CPR_CONTEXT, referral.id)
-    return f"{digits[:6]}-XXXX"
+    return mask_cpr(keys.open(referral.cpr_encrypted, REFERRAL_CPR_CONTEXT, referral.id))
 
 
 def list_referrals(session: Session, principal: Principal, keys: Keys, *,
