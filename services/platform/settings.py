@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=1200, ge=1)
     rate_limit_burst: int = Field(default=200, ge=1)
     token_rate_limit_per_minute: int = Field(default=30, ge=1)
+    # Reading or verifying the whole audit trail asks every service and can stream every
+    # chain: an auditor's client gets far fewer of those calls than ordinary requests.
+    audit_rate_limit_per_minute: int = Field(default=60, ge=1)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
@@ -109,6 +112,9 @@ class Settings(BaseSettings):
 
     # The activation budget per year, in øre (15,000,000 DKK, the 2021-24 proposal).
     activation_budget_ore: int = Field(default=1_500_000_000, ge=0)
+
+    # How long audit entries are kept (`sikkerby retention run`): five years by default.
+    audit_retention_years: int = Field(default=5, ge=1, le=100)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
