@@ -41,15 +41,12 @@ under 50 ms. See README.md beside this file.
 from __future__ import annotations
 
 import argparse
-import base64
 import gc
 import json
 import os
 import random
 import re
-import secrets
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -90,9 +87,15 @@ from bench.citizens.run import (
     print_table,
     vacuum_analyze,
 )
-from bench.gateway.run import (
+from bench.common import (
+    ADMIN_CLIENT_ID,
     HOST,
     BenchError,
+    bench_main,
+    load_average,
+    system_environment,
+)
+from bench.gateway.run import (
     Processes,
     child_environment,
     cpu_seconds,
@@ -126,10 +129,7 @@ DEFAULT_CITIZENS, QUICK_CITIZENS = 100_000, 5_000
 DEFAULT_PLACEMENTS, QUICK_PLACEMENTS = 1_000_000, 50_000
 DEFAULT_PROVIDERS, QUICK_PROVIDERS = 30, 8
 BATCH = MAX_ATTENDANCE_BATCH  # 1,000: the most a batch may hold
-RATE_LIMIT = "100000000"  # per minute and burst: far above anything this bench sends
-TOKEN_LIFETIME_SECONDS = 900
 TOKEN_REFRESH_AFTER_SECONDS = 300
-ADMIN_CLIENT_ID = "bench-admin"
 COHORT_EVERY = 5  # every fifth placement request goes into a cohort
 ATTENDANCE_STATUSES = (("present", 86), ("late", 5), ("absent_excused", 6),
                        ("absent_unexcused", 3))
@@ -1038,15 +1038,6 @@ def print_profile(result: Profile, note: str = "") -> None:
 # Main
 
 
-def load_average() -> str:
-    try:
-        return f"{os.getloadavg()[0]:.1f}"
-    except OSError:
-        return "unknown"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def _say(text: str) -> None:
@@ -1109,25 +1100,8 @@ def run(args: argparse.Namespace) -> int:
         dsn = {service: cluster.dsn(url) for service, url in urls.items()}
         names = [s.value for s in ServiceName]
         ports = dict(zip(names, free_ports(len(names)), strict=True))
-        bench_env = {
-            "SIKKERBY_DATA_DIR": str(tmp / "data"),
-            "SIKKERBY_ENV": "development",
-            "SIKKERBY_HOST": HOST,
-            "SIKKERBY_PORT": str(ports["gateway"]),
-            **{f"SIKKERBY_{s.value.upper()}_DATABASE_URL": urls[s] for s in ServiceName},
-            "SIKKERBY_FIELD_ENCRYPTION_KEYS": f"bench:{_b64(os.urandom(32))}",
-            "SIKKERBY_FIELD_ENCRYPTION_ACTIVE_KEY": "bench",
-            "SIKKERBY_HASH_KEY": _b64(os.urandom(32)),
-            "SIKKERBY_ADMIN_CLIENT_ID": ADMIN_CLIENT_ID,
-            "SIKKERBY_ADMIN_CLIENT_SECRET": secrets.token_urlsafe(48),
-            "SIKKERBY_RATE_LIMIT_PER_MINUTE": RATE_LIMIT,
-            "SIKKERBY_RATE_LIMIT_BURST": RATE_LIMIT,
-            # The bench and three services ask for tokens from one address.
-            "SIKKERBY_TOKEN_RATE_LIMIT_PER_MINUTE": "100000",
-            "SIKKERBY_TOKEN_LIFETIME_SECONDS": str(TOKEN_LIFETIME_SECONDS),
-            **{f"SIKKERBY_{s.value.upper()}_URL": f"http://{HOST}:{ports[s.value]}"
-               for s in DOWNSTREAM_SERVICES},
-        }
+        bench_env = system_environment(tmp / "data", ports,
+                                       {s.value: urls[s] for s in ServiceName})
         _say("Migrating every service's database (gateway.cli.prepare: alembic, keys, the "
              "admin and service clients)...")
         with environment(bench_env):
@@ -1559,20 +1533,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-
-    def on_term(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # runs the finally blocks: every child is stopped
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        return run(args)
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; every process it started was stopped.", file=sys.stderr)
-        return 130
+    return bench_main(run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -31,13 +31,11 @@ Targets: report p95 under 500 ms, lookup p95 under 20 ms. See README.md beside t
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import multiprocessing
 import os
 import random
-import secrets
 import shutil
 import signal
 import statistics
@@ -54,9 +52,15 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import event
 
-from bench.gateway.run import (
+from bench.common import (
+    ADMIN_CLIENT_ID,
     HOST,
     BenchError,
+    bench_main,
+    load_average,
+    system_environment,
+)
+from bench.gateway.run import (
     Processes,
     child_environment,
     environment,
@@ -88,12 +92,9 @@ LOOKUP_P95_TARGET_MS = 20.0
 DEFAULT_CITIZENS = 1_000_000
 QUICK_CITIZENS = 50_000
 MAX_CITIZENS = 5_000_000  # the CPR numbering below stays unique up to here
-RATE_LIMIT = "100000000"  # per minute and burst: far above anything this bench sends
-TOKEN_LIFETIME_SECONDS = 900  # the most Settings allows
 TOKEN_REFRESH_AFTER_SECONDS = 300
 WARMUP_REPORTS = 5
 WARMUP_LOOKUPS = 50
-ADMIN_CLIENT_ID = "bench-admin"
 
 # The data set -----------------------------------------------------------------------
 YEARS_OF_HISTORY = 6  # the programme started on 1 January, this many years before this year
@@ -623,16 +624,6 @@ def print_table(rows: list[Latency]) -> None:
 # Main
 
 
-def load_average() -> str:
-    """The machine's 1-minute load average: on a shared machine, what else was running."""
-    try:
-        return f"{os.getloadavg()[0]:.1f}"
-    except OSError:
-        return "unknown"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -656,25 +647,9 @@ def run(args: argparse.Namespace) -> int:
 
         names = ["gateway", *(s.value for s in DOWNSTREAM_SERVICES)]
         ports = dict(zip(names, free_ports(len(names)), strict=True))
-        bench_env = {
-            "SIKKERBY_DATA_DIR": str(tmp / "data"),
-            "SIKKERBY_ENV": "development",
-            "SIKKERBY_HOST": HOST,
-            "SIKKERBY_PORT": str(ports["gateway"]),
-            "SIKKERBY_CITIZENS_DATABASE_URL": citizens_url,
-            "SIKKERBY_GATEWAY_DATABASE_URL": gateway_db_url,
-            # The keys the rows are built with are the keys the service is given.
-            "SIKKERBY_FIELD_ENCRYPTION_KEYS": f"bench:{_b64(os.urandom(32))}",
-            "SIKKERBY_FIELD_ENCRYPTION_ACTIVE_KEY": "bench",
-            "SIKKERBY_HASH_KEY": _b64(os.urandom(32)),
-            "SIKKERBY_ADMIN_CLIENT_ID": ADMIN_CLIENT_ID,
-            "SIKKERBY_ADMIN_CLIENT_SECRET": secrets.token_urlsafe(48),
-            "SIKKERBY_RATE_LIMIT_PER_MINUTE": RATE_LIMIT,
-            "SIKKERBY_RATE_LIMIT_BURST": RATE_LIMIT,
-            "SIKKERBY_TOKEN_LIFETIME_SECONDS": str(TOKEN_LIFETIME_SECONDS),
-            **{f"SIKKERBY_{s.value.upper()}_URL": f"http://{HOST}:{ports[s.value]}"
-               for s in DOWNSTREAM_SERVICES},
-        }
+        # The keys the rows are built with are the keys the service is given.
+        bench_env = system_environment(tmp / "data", ports, {
+            "citizens": citizens_url, "gateway": gateway_db_url})
         print("Migrating the citizens and gateway databases (alembic, the real "
               "migrations)...", flush=True)
         with environment(bench_env):
@@ -849,20 +824,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-
-    def on_term(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # runs the finally blocks: every child is stopped
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        return run(args)
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; every process it started was stopped.", file=sys.stderr)
-        return 130
+    return bench_main(run, parse_args(argv))
 
 
 if __name__ == "__main__":

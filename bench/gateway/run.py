@@ -21,9 +21,7 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -36,28 +34,28 @@ from pathlib import Path
 
 import httpx
 
+from bench.common import ADMIN_CLIENT_ID as CLIENT_ID
+from bench.common import (
+    HOST,
+    RATE_LIMIT,
+    BenchError,
+    bench_main,
+    system_environment,
+)
 from gateway.cli import APP_FACTORIES, prepare
 from services.platform.settings import DOWNSTREAM_SERVICES, ServiceName, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
 CONNECTIONS = (1, 16)
 # The goals the default gateway is held to (see the printed "Targets").
 MIN_THROUGHPUT_PCT_AT_16 = 50.0
 MAX_ADDED_P50_MS = 3.0
-RATE_LIMIT = "100000000"  # per minute and burst: far above anything this bench can send
-TOKEN_LIFETIME_SECONDS = 900  # the most Settings allows
 TOKEN_REFRESH_AFTER_SECONDS = 300  # with --duration capped, a token never expires mid-case
 MAX_DURATION_SECONDS = 120
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 WRK_TIMEOUT_SECONDS = 10
 NGINX_PATHS = "/usr/sbin:/usr/local/sbin:/sbin"  # nginx is often not on a user's PATH
-CLIENT_ID = "bench-admin"
-
-
-class BenchError(RuntimeError):
-    """The bench could not set up or measure; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -223,21 +221,8 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def base_environment(tmp: Path, ports: dict[str, int]) -> dict[str, str]:
-    env = {
-        "SIKKERBY_DATA_DIR": str(tmp / "data"),
-        "SIKKERBY_ENV": "development",
-        "SIKKERBY_HOST": HOST,
-        "SIKKERBY_PORT": str(ports["gateway"]),
-        "SIKKERBY_ADMIN_CLIENT_ID": CLIENT_ID,
-        "SIKKERBY_ADMIN_CLIENT_SECRET": secrets.token_urlsafe(48),
-        "SIKKERBY_RATE_LIMIT_PER_MINUTE": RATE_LIMIT,
-        "SIKKERBY_RATE_LIMIT_BURST": RATE_LIMIT,
-        "SIKKERBY_TOKEN_LIFETIME_SECONDS": str(TOKEN_LIFETIME_SECONDS),
-    }
-    for service in DOWNSTREAM_SERVICES:
-        # Only the providers service runs; the others point at ports nobody listens on.
-        env[f"SIKKERBY_{service.value.upper()}_URL"] = f"http://{HOST}:{ports[service.value]}"
-    return env
+    # Only the providers service runs; the others' URLs point at ports nobody listens on.
+    return system_environment(tmp / "data", ports, {})
 
 
 def child_environment(bench_env: dict[str, str], shared: dict[str, str],
@@ -635,20 +620,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-
-    def on_term(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # runs the finally blocks: every child is stopped
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        return run(args)
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; every process it started was stopped.", file=sys.stderr)
-        return 130
+    return bench_main(run, parse_args(argv))
 
 
 if __name__ == "__main__":
