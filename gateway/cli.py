@@ -124,6 +124,9 @@ def _child_env(settings: Settings, shared: dict[str, str], service: ServiceName)
     # The gateway holds the admin secret; the services never need it.
     if service is not ServiceName.gateway:
         env.pop("SIKKERBY_ADMIN_CLIENT_SECRET", None)
+    # Nor do they need the database owners' URLs: only the migration uses them.
+    for name in ServiceName:
+        env.pop(f"SIKKERBY_{name.value.upper()}_MIGRATION_DATABASE_URL", None)
     return env
 
 

@@ -5,7 +5,8 @@ from .env); the checks are about what can go wrong unseen until someone runs it:
 process missing, a port published, a setting misspelt, a secret committed, a database
 without its role, and above all an environment that the production settings check would
 refuse. Where PostgreSQL's server binaries are installed, deploy/postgres/init.sh also
-runs for real, followed by `sikkerby migrate` with the migrate service's environment.
+runs for real, followed by `sikkerby migrate` with the migrate service's environment, and
+the services' roles are tried: they may read and write, but not change the audit log.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import re
 import stat
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,9 @@ import pytest
 import yaml
 
 from gateway.keys import rotate_keys
+from services.platform.audit import PendingEntry, append_entries, verify_chain
+from services.platform.db import make_engine, new_session
+from services.platform.migrate import upgrade_all
 from services.platform.settings import (
     DEFAULT_SERVICE_PORTS,
     DOWNSTREAM_SERVICES,
@@ -72,6 +78,7 @@ def _key32(label: str) -> str:
 # What an operator's .env holds: generated the way .env.example says, deterministic here.
 REAL_ENV = {
     "POSTGRES_PASSWORD": _hex("postgres"),
+    **{f"{s.upper()}_DB_OWNER_PASSWORD": _hex(f"{s} database owner") for s in SERVICES},
     **{f"{s.upper()}_DB_PASSWORD": _hex(f"{s} database") for s in SERVICES},
     "SIKKERBY_FIELD_ENCRYPTION_KEYS": f"k1:{_key32('field key 1')},k2:{_key32('field key 2')}",
     "SIKKERBY_FIELD_ENCRYPTION_ACTIVE_KEY": "k2",
@@ -310,15 +317,41 @@ def test_no_secret_is_written_in_the_compose_file(compose: dict[str, Any],
         assert set(secret) == {"file"} and secret["file"].startswith("./secrets/")
 
 
+DATABASE_URL = re.compile(r"postgresql://(\w+):\$\{(\w+):\?[^}]*\}@postgres:5432/(\w+)")
+
+
 def test_each_database_url_uses_its_own_role(services: dict[str, Any]) -> None:
-    pattern = re.compile(r"postgresql://(\w+):\$\{(\w+):\?[^}]*\}@postgres:5432/(\w+)")
+    """Every process connects as the services' roles; only `migrate` also gets the
+    owners' URLs."""
     for service_name in APP_SERVICES:
         env = environment(services[service_name])
         for name in SERVICES:
             url = env[f"SIKKERBY_{name.upper()}_DATABASE_URL"]
-            match = pattern.fullmatch(url)
+            match = DATABASE_URL.fullmatch(url)
             assert match, f"{service_name}: {url}"
             assert match.groups() == (name, f"{name.upper()}_DB_PASSWORD", name)
+            migration = env.get(f"SIKKERBY_{name.upper()}_MIGRATION_DATABASE_URL")
+            if service_name != "migrate":
+                assert migration is None, f"{service_name} gets {name}'s owner URL"
+                continue
+            match = DATABASE_URL.fullmatch(migration or "")
+            assert match, f"migrate: {migration}"
+            assert match.groups() == (f"{name}_owner", f"{name.upper()}_DB_OWNER_PASSWORD",
+                                      name)
+
+
+def test_no_service_process_gets_an_owner_password(services: dict[str, Any],
+                                                   key_file: Path) -> None:
+    owner_passwords = {REAL_ENV[f"{s.upper()}_DB_OWNER_PASSWORD"] for s in SERVICES}
+    for name in SERVICES:
+        used = {m["name"] for m in interpolated_names(services[name].get("environment", {}))}
+        assert not {u for u in used if "OWNER" in u}, f"{name}: {sorted(used)}"
+        for variable, value in resolved_environment(services[name], key_file).items():
+            assert not any(p in value for p in owner_passwords), f"{name}: {variable}"
+            assert "_owner" not in value, f"{name}: {variable} names an owner role"
+    # The migration does get them (else it could not migrate).
+    migrate = resolved_environment(services["migrate"], key_file)
+    assert all(any(p in value for value in migrate.values()) for p in owner_passwords)
 
 
 def test_the_signing_key_reaches_only_the_gateway(services: dict[str, Any]) -> None:
@@ -370,6 +403,15 @@ def test_every_process_passes_the_production_check(
         password = REAL_ENV[f"{service.value.upper()}_DB_PASSWORD"]
         assert settings.database_url(service) == (
             f"postgresql+psycopg://{service.value}:{password}@postgres:5432/{service.value}")
+        if name == "migrate":
+            owner = REAL_ENV[f"{service.value.upper()}_DB_OWNER_PASSWORD"]
+            assert settings.migration_database_url(service) == (
+                f"postgresql+psycopg://{service.value}_owner:{owner}@postgres:5432/"
+                f"{service.value}")
+            assert settings.application_role(service) == service.value
+        else:
+            assert settings.migration_database_url(service) == settings.database_url(service)
+            assert settings.application_role(service) is None
     assert settings.public_gateway_url == f"http://gateway:{GATEWAY_PORT}"
     assert settings.signing_key_path == key_file
     if name == "gateway":
@@ -385,6 +427,29 @@ def test_sqlite_is_refused_in_that_environment(services: dict[str, Any], key_fil
     env["SIKKERBY_CITIZENS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'citizens.db'}"
     with pytest.raises(SettingsError, match="SQLite"):
         settings_from(env, monkeypatch)
+
+
+def test_the_services_must_not_connect_as_the_owner(
+        services: dict[str, Any], key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    migrate = resolved_environment(services["migrate"], key_file)
+    env = {**migrate, "SIKKERBY_CITIZENS_DATABASE_URL":
+           migrate["SIKKERBY_CITIZENS_MIGRATION_DATABASE_URL"]}
+    with pytest.raises(SettingsError, match="citizens: .*same user.*owns nothing"):
+        settings_from(env, monkeypatch)
+    # Nor may a migration URL point elsewhere than the service's database.
+    env = {**migrate, "SIKKERBY_SECURITY_MIGRATION_DATABASE_URL":
+           migrate["SIKKERBY_SECURITY_MIGRATION_DATABASE_URL"].replace("/security", "/other")}
+    with pytest.raises(SettingsError, match="SECURITY_MIGRATION_DATABASE_URL names another"):
+        settings_from(env, monkeypatch)
+
+
+def test_a_service_process_cannot_migrate_in_production(
+        services: dict[str, Any], key_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the owners' URLs, `sikkerby migrate` refuses before connecting."""
+    settings = settings_from(resolved_environment(services["activation"], key_file),
+                             monkeypatch)
+    with pytest.raises(SettingsError, match="ACTIVATION_MIGRATION_DATABASE_URL"):
+        upgrade_all(settings)
 
 
 def test_the_env_example(compose: dict[str, Any], services: dict[str, Any], key_file: Path,
@@ -410,14 +475,17 @@ def test_the_init_script_creates_a_database_and_role_per_service(
         services: dict[str, Any]) -> None:
     text = INIT_SCRIPT.read_text()
     assert INIT_SCRIPT.stat().st_mode & stat.S_IXUSR, "executable, so the image runs it"
+    assert re.search(r'CREATE ROLE :"owner" WITH LOGIN PASSWORD :\'owner_password\'', text)
     assert re.search(r'CREATE ROLE :"name" WITH LOGIN PASSWORD :\'password\'', text)
-    assert re.search(r'CREATE DATABASE :"name" OWNER :"name"', text)
+    assert re.search(r'CREATE DATABASE :"name" OWNER :"owner"', text)
     assert re.search(r'REVOKE ALL ON DATABASE :"name" FROM PUBLIC', text)
+    assert re.search(r'GRANT CONNECT ON DATABASE :"name" TO :"name";', text)
     postgres = environment(services["postgres"])
     for name in SERVICES:
-        assert re.search(rf"^create_service_database {name} {name.upper()}_DB_PASSWORD$",
-                         text, re.M), name
-        assert INTERPOLATION.fullmatch(postgres[f"{name.upper()}_DB_PASSWORD"])
+        assert re.search(rf"^create_service_database {name} {name.upper()}_DB_OWNER_PASSWORD "
+                         rf"{name.upper()}_DB_PASSWORD$", text, re.M), name
+        for variable in (f"{name.upper()}_DB_OWNER_PASSWORD", f"{name.upper()}_DB_PASSWORD"):
+            assert INTERPOLATION.fullmatch(postgres[variable])["name"] == variable
     mounts = [str(v) for v in services["postgres"]["volumes"]]
     assert any(m.startswith("./deploy/postgres/init.sh:/docker-entrypoint-initdb.d/")
                for m in mounts), mounts
@@ -447,45 +515,141 @@ def run_init_script(cluster: PostgresCluster, passwords: Mapping[str, str]
                           text=True, timeout=120)
 
 
+def database_passwords(env: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in env.items()
+            if name.endswith("_DB_PASSWORD") or name.endswith("_DB_OWNER_PASSWORD")}
+
+
 def test_the_init_script_refuses_placeholder_passwords(own_cluster: PostgresCluster) -> None:
     example = read_env_file(ENV_EXAMPLE)
-    passwords = {f"{s.upper()}_DB_PASSWORD": example[f"{s.upper()}_DB_PASSWORD"]
-                 for s in SERVICES}
+    result = run_init_script(own_cluster, database_passwords(example))
+    assert result.returncode != 0
+    assert "GATEWAY_DB_OWNER_PASSWORD" in result.stderr
+    # A real owner password does not let a placeholder through for the service's role.
+    passwords = {**database_passwords(example),
+                 "GATEWAY_DB_OWNER_PASSWORD": REAL_ENV["GATEWAY_DB_OWNER_PASSWORD"]}
     result = run_init_script(own_cluster, passwords)
     assert result.returncode != 0
     assert "GATEWAY_DB_PASSWORD" in result.stderr
 
 
+def test_the_init_script_refuses_the_owner_password_for_the_service(
+        own_cluster: PostgresCluster) -> None:
+    passwords = {**database_passwords(REAL_ENV),
+                 "GATEWAY_DB_PASSWORD": REAL_ENV["GATEWAY_DB_OWNER_PASSWORD"]}
+    result = run_init_script(own_cluster, passwords)
+    assert result.returncode != 0
+    assert "must differ" in result.stderr
+
+
+# What the services' roles must not do to the audit log, though they append to it.
+REFUSED_ON_THE_AUDIT_LOG = [
+    "UPDATE audit_entry SET actor = 'someone-else'",
+    "DELETE FROM audit_entry",
+    "TRUNCATE audit_entry",
+    "ALTER TABLE audit_entry DISABLE TRIGGER ALL",
+    "DROP TRIGGER audit_entry_append_only ON audit_entry",
+]
+
+
+def _audit_entries(n: int) -> list[PendingEntry]:
+    return [PendingEntry(at=datetime.now(UTC), actor="c-compose", role="caseworker",
+                         action="citizen.read", resource=f"citizen/{i}",
+                         citizen_id=uuid.uuid4(), purpose="case_handling", outcome="success",
+                         request_id=f"compose-{i}") for i in range(n)]
+
+
 def test_the_init_script_and_migrate_on_postgresql(
         own_cluster: PostgresCluster, services: dict[str, Any], key_file: Path) -> None:
-    passwords = {f"{s.upper()}_DB_PASSWORD": REAL_ENV[f"{s.upper()}_DB_PASSWORD"]
-                 for s in SERVICES}
+    passwords = database_passwords(REAL_ENV)
     result = run_init_script(own_cluster, passwords)
     assert result.returncode == 0, result.stderr
 
-    # `sikkerby migrate` with the migrate service's environment, postgres:5432 made local.
-    env = resolved_environment(services["migrate"], key_file)
-    env = {name: value.replace("@postgres:5432/", f"@127.0.0.1:{own_cluster.port}/")
-           for name, value in env.items()}
-    base = {k: v for k, v in os.environ.items() if not k.upper().startswith("SIKKERBY_")}
-    migrate = subprocess.run([sys.executable, "-m", "gateway.cli", "migrate"],
-                             env={**base, **env}, cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
-    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    def local(value: str) -> str:
+        return value.replace("@postgres:5432/", f"@127.0.0.1:{own_cluster.port}/")
 
-    def connect(role: str, database: str) -> psycopg.Connection:
+    def run_migrate() -> None:
+        """`sikkerby migrate` with the migrate service's environment, postgres:5432 made
+        local."""
+        env = {name: local(value)
+               for name, value in resolved_environment(services["migrate"], key_file).items()}
+        base = {k: v for k, v in os.environ.items() if not k.upper().startswith("SIKKERBY_")}
+        migrate = subprocess.run([sys.executable, "-m", "gateway.cli", "migrate"],
+                                 env={**base, **env}, cwd=ROOT, capture_output=True,
+                                 text=True, timeout=300)
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+
+    def connect(role: str, database: str, **options: Any) -> psycopg.Connection:
+        variable = (f"{role.removesuffix('_owner').upper()}_DB_OWNER_PASSWORD"
+                    if role.endswith("_owner") else f"{role.upper()}_DB_PASSWORD")
         return psycopg.connect(host="127.0.0.1", port=own_cluster.port, user=role,
-                               password=passwords[f"{role.upper()}_DB_PASSWORD"],
-                               dbname=database, connect_timeout=10)
+                               password=passwords[variable], dbname=database,
+                               connect_timeout=10, **options)
 
+    def audit_privileges(name: str) -> set[str]:
+        with connect(f"{name}_owner", name) as owner:
+            return {row[0] for row in owner.execute(
+                "SELECT privilege_type FROM information_schema.role_table_grants "
+                "WHERE grantee = %s AND table_name = 'audit_entry'", (name,))}
+
+    run_migrate()
+    gateway = resolved_environment(services["gateway"], key_file)
     for name in SERVICES:
-        with connect(name, name) as connection:
-            owner = connection.execute(
+        owner = f"{name}_owner"
+        with connect(owner, name) as connection:
+            assert connection.execute(
                 "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
-                (name,)).fetchone()
-            assert owner == (name,)
-            version = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-            assert version, f"{name} is migrated"
-        for other in ("postgres", *(s for s in SERVICES if s != name)):
-            with pytest.raises(psycopg.OperationalError, match="permission denied"):
-                connect(name, other).close()
+                (name,)).fetchone() == (owner,)
+            assert connection.execute("SELECT version_num FROM alembic_version").fetchone(), (
+                f"{name} is migrated")
+            table_owners = {row[0] for row in connection.execute(
+                "SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")}
+            assert table_owners == {owner}, f"{name}: {table_owners}"
+        assert audit_privileges(name) == {"SELECT", "INSERT"}
+
+        # The service's role reads and writes, through the code the services run...
+        app_url = local(gateway[f"SIKKERBY_{name.upper()}_DATABASE_URL"])
+        assert f"//{name}:" in app_url
+        engine = make_engine(app_url)
+        try:
+            with new_session(engine) as session:
+                append_entries(session, _audit_entries(2))
+                session.commit()
+                assert verify_chain(session) == (True, 2)
+        finally:
+            engine.dispose()
+        with connect(name, name, autocommit=True) as app:
+            app.execute("INSERT INTO idempotency_key (client_id, key, request_hash, "
+                        "created_at) VALUES ('c-compose', 'k1', %s, now())", ("f" * 64,))
+            app.execute("UPDATE idempotency_key SET status_code = 200 WHERE key = 'k1'")
+            assert app.execute("SELECT status_code FROM idempotency_key WHERE key = 'k1'"
+                               ).fetchone() == (200,)
+            app.execute("DELETE FROM idempotency_key WHERE key = 'k1'")
+            if name == "gateway":
+                # `migrate` created the configured clients as the gateway's role.
+                clients = {row[0] for row in app.execute("SELECT client_id FROM api_client")}
+                assert {REAL_ENV["SIKKERBY_ADMIN_CLIENT_ID"], *SERVICE_CLIENTS.values()} <= (
+                    clients)
+        # ...but cannot change or remove an audit entry, nor switch its guard off.
+        for statement in REFUSED_ON_THE_AUDIT_LOG:
+            with connect(name, name) as app, pytest.raises(
+                    psycopg.errors.InsufficientPrivilege):
+                app.execute(statement)
+        with connect(owner, name) as connection:
+            assert connection.execute("SELECT count(*) FROM audit_entry").fetchone() == (2,)
+            assert connection.execute(
+                "SELECT tgenabled FROM pg_trigger WHERE tgname = 'audit_entry_append_only'"
+            ).fetchall() == [("O",)]
+
+        # Neither role reaches another database.
+        for role in (name, owner):
+            for other in ("postgres", *(s for s in SERVICES if s != name)):
+                with pytest.raises(psycopg.OperationalError, match="permission denied"):
+                    connect(role, other).close()
+
+    # A second run (a later release's migrations) grants afresh, to the same effect.
+    run_migrate()
+    for name in SERVICES:
+        assert audit_privileges(name) == {"SELECT", "INSERT"}
+        with connect(name, name) as app:
+            assert app.execute("SELECT count(*) FROM audit_entry").fetchone() == (2,)

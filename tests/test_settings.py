@@ -53,3 +53,46 @@ def test_settings_come_from_the_environment(monkeypatch) -> None:
     settings = Settings()
     assert settings.port == 8123
     assert settings.cors_origins == ["https://a.kk.dk", "https://b.kk.dk"]
+
+
+OWNERS = {f"{s}_migration_database_url": f"postgresql://{s}_owner:pw@db/{s}"
+          for s in ("gateway", "citizens", "providers", "activation", "security")}
+
+
+def test_migration_urls_default_to_the_services_own() -> None:
+    settings = Settings(env="development")
+    assert settings.migration_database_url("citizens") == settings.database_url("citizens")
+    assert settings.application_role("citizens") is None  # SQLite: no roles
+    settings = Settings(**GOOD)
+    assert settings.migration_database_url("citizens") == settings.database_url("citizens")
+    assert settings.application_role("citizens") is None  # no owner given: nothing to grant
+
+
+def test_the_migration_runs_as_the_owner_and_grants_the_services_role() -> None:
+    settings = Settings(**GOOD, **OWNERS)
+    assert settings.migration_database_url("citizens") == (
+        "postgresql+psycopg://citizens_owner:pw@db/citizens")
+    assert settings.application_role("citizens") == "citizens"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"citizens_migration_database_url": "postgresql://citizens:pw2@db/citizens"},
+     "citizens: .*same user"),
+    ({"citizens_migration_database_url": "postgresql://citizens_owner:pw@db/providers"},
+     "CITIZENS_MIGRATION_DATABASE_URL names another database"),
+    ({"citizens_migration_database_url": "postgresql://citizens_owner:pw@elsewhere/citizens"},
+     "CITIZENS_MIGRATION_DATABASE_URL names another database"),
+    ({"citizens_migration_database_url": "sqlite:///citizens.db"}, "SQLite"),
+])
+def test_production_refuses_a_service_connecting_as_the_owner(change: dict,
+                                                              message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings(**{**GOOD, **OWNERS, **change})
+
+
+def test_development_may_migrate_as_the_services_own_role() -> None:
+    """One role for both (a developer's PostgreSQL): allowed outside production, and
+    nothing is granted then."""
+    settings = Settings(env="development", citizens_database_url="postgresql://dev:pw@db/c",
+                        citizens_migration_database_url="postgresql://dev:pw@db/c")
+    assert settings.application_role("citizens") is None

@@ -1,4 +1,5 @@
-"""Apply each service's migrations to its own database (alembic, one folder each)."""
+"""Apply each service's migrations to its own database (alembic, one folder each), as
+the role that owns it, then grant the service's own role what it needs."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, create_engine, pool, text
 from sqlmodel import SQLModel
 
 import migrations
+from migrations.common import application_role_grants
 
-from .settings import ServiceName, Settings, normalise_database_url
+from .settings import ServiceName, Settings, check_migration, normalise_database_url
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 PLATFORM_TABLES = ("audit_entry", "idempotency_key")
@@ -57,6 +59,25 @@ def upgrade(service: ServiceName, url: str) -> None:
     command.upgrade(alembic_config(service, url), "head")
 
 
+def grant_application_role(url: str, role: str) -> None:
+    """PostgreSQL, as the owner: `application_role_grants(role)` on every table there
+    is now. Grants cover existing tables only, so this follows every migration run."""
+    engine = create_engine(normalise_database_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            for statement in application_role_grants(role):
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
 def upgrade_all(settings: Settings) -> None:
+    """Each database migrated as its owner (the migration URL, where one is given), and
+    the service's role, where it is another, granted its privileges afresh."""
+    check_migration(settings)
     for service in ServiceName:
-        upgrade(service, settings.database_url(service))
+        url = settings.migration_database_url(service)
+        upgrade(service, url)
+        role = settings.application_role(service)
+        if role is not None:
+            grant_application_role(url, role)

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 MAX_TOKEN_LIFETIME_SECONDS = 15 * 60
 
@@ -69,6 +71,15 @@ class Settings(BaseSettings):
     providers_database_url: str | None = None
     activation_database_url: str | None = None
     security_database_url: str | None = None
+    # The same databases as the role that owns them, for `sikkerby migrate` only: in
+    # production the services connect as roles that own nothing (the URLs above), and
+    # after every migration the owner grants such a role what it needs
+    # (`application_role`). Unset means the URLs above (development, SQLite).
+    gateway_migration_database_url: str | None = None
+    citizens_migration_database_url: str | None = None
+    providers_migration_database_url: str | None = None
+    activation_migration_database_url: str | None = None
+    security_migration_database_url: str | None = None
     sqlite_busy_timeout_ms: int = 10_000
 
     # Tokens.
@@ -149,6 +160,26 @@ class Settings(BaseSettings):
             return normalise_database_url(url)
         return f"sqlite:///{(self.data_dir / f'{service.value}.db').resolve()}"
 
+    def migration_database_url(self, service: ServiceName | str) -> str:
+        """Where `sikkerby migrate` connects: the owner's URL when given, else the
+        service's own."""
+        service = ServiceName(service)
+        url = getattr(self, f"{service.value}_migration_database_url")
+        return normalise_database_url(url) if url else self.database_url(service)
+
+    def application_role(self, service: ServiceName | str) -> str | None:
+        """The PostgreSQL role the service connects as (its URL's user), when another
+        role migrates its database; None on SQLite, without a migration URL, or when both
+        URLs name the same user (which production refuses)."""
+        service = ServiceName(service)
+        if not getattr(self, f"{service.value}_migration_database_url"):
+            return None
+        app = make_url(self.database_url(service))
+        owner = make_url(self.migration_database_url(service))
+        if app.get_backend_name() != "postgresql" or app.username == owner.username:
+            return None
+        return app.username
+
     def service_url(self, service: ServiceName | str) -> str:
         return getattr(self, f"{ServiceName(service).value}_url").rstrip("/")
 
@@ -173,6 +204,8 @@ def check_production(settings: Settings) -> None:
     for service in ServiceName:
         if settings.database_url(service).startswith("sqlite"):
             problems.append(f"{service.value}: SQLite is not allowed in production")
+    for service in ServiceName:
+        problems += _migration_url_problems(settings, service)
     if settings.field_encryption_keys is None:
         problems.append("SIKKERBY_FIELD_ENCRYPTION_KEYS must be set")
     else:
@@ -195,6 +228,44 @@ def check_production(settings: Settings) -> None:
         problems.append("SIKKERBY_SIGNING_KEY_FILE must name a provisioned key file")
     if problems:
         raise SettingsError("refusing to start in production: " + "; ".join(problems))
+
+
+def _migration_url_problems(settings: Settings, service: ServiceName) -> list[str]:
+    """A migration URL, where one is given (the migrate step's environment), must name
+    the service's database as another user than the service's own URL: the service must
+    not connect as the role that owns its tables."""
+    if not getattr(settings, f"{service.value}_migration_database_url"):
+        return []
+    name = f"SIKKERBY_{service.value.upper()}_MIGRATION_DATABASE_URL"
+    try:
+        app = make_url(settings.database_url(service))
+        owner = make_url(settings.migration_database_url(service))
+    except ArgumentError:
+        return [f"{name} or SIKKERBY_{service.value.upper()}_DATABASE_URL is not a "
+                "database URL"]
+    if owner.get_backend_name() == "sqlite":
+        return [f"{name}: SQLite is not allowed in production"]
+    if (owner.host, owner.port, owner.database) != (app.host, app.port, app.database):
+        return [f"{name} names another database than SIKKERBY_{service.value.upper()}"
+                "_DATABASE_URL"]
+    if owner.username == app.username:
+        return [f"{service.value}: the service's database URL names the same user as {name};"
+                " the service must connect as a role that owns nothing"]
+    return []
+
+
+def check_migration(settings: Settings) -> None:
+    """`sikkerby migrate` in production runs as each database's owner, which only the
+    migrate step is given: without the owners' URLs it would run as the services' roles,
+    which may create nothing."""
+    if settings.env != "production":
+        return
+    missing = [f"SIKKERBY_{service.value.upper()}_MIGRATION_DATABASE_URL"
+               for service in ServiceName
+               if not getattr(settings, f"{service.value}_migration_database_url")]
+    if missing:
+        raise SettingsError("refusing to migrate in production without the owners' "
+                            "database URLs: set " + ", ".join(missing))
 
 
 def load_settings(**overrides: object) -> Settings:
