@@ -92,6 +92,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     app.state.revocation = revocation
     app.state.token_limiter = RateLimiter(settings.token_rate_limit_per_minute,
                                           burst=max(1, settings.token_rate_limit_per_minute // 3))
+    app.state.audit_limiter = RateLimiter(settings.audit_rate_limit_per_minute,
+                                          burst=max(1, settings.audit_rate_limit_per_minute // 3))
     app.state.audit = audit
     install_problem_handlers(app)
     app.include_router(router)

@@ -64,6 +64,7 @@ from services.platform.db import new_session
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, InvalidCursor, Limit, Page
 from services.platform.problems import (
     Forbidden,
+    RateLimited,
     ServiceUnavailable,
     Unauthorized,
     Unprocessable,
@@ -118,6 +119,11 @@ def _auditor(action: str):  # type: ignore[no-untyped-def]
                 resource=f"GET {request.url.path}", outcome="refused:insufficient_scope",
                 request_id=request.state.request_id, purpose="audit")
             raise Forbidden("This route needs the scope audit:read.")
+        # Each call asks every service (and a verification streams every chain): an
+        # auditor's client gets its own, smaller budget for these routes.
+        retry_after = request.app.state.audit_limiter.acquire(principal.client_id)
+        if retry_after:
+            raise RateLimited(retry_after, "Too many audit requests from this client.")
         return Caller(principal, token)
 
     return authenticate
@@ -270,7 +276,8 @@ def _service_entries(service: str, answer: Any) -> list[AuditEntryOut]:
     "take a date (a Copenhagen day; `to` includes it) or an RFC 3339 timestamp with "
     "offset (`from` inclusive, `to` exclusive). A service that does not answer makes "
     "the answer a 503 that names it.",
-    responses={503: {"description": "service_unavailable: `down` names the services"}})
+    responses={429: {"description": "rate_limited: too many audit requests (Retry-After)"},
+               503: {"description": "service_unavailable: `down` names the services"}})
 async def read_trail(
     request: Request,
     caller: TrailReader,
@@ -348,10 +355,7 @@ def anchors_resource(chains: dict[str, ChainOut], names: Sequence[str]) -> str:
 
 def _verify_own(engine: Engine) -> ChainOut:
     with new_session(engine) as session:
-        report = verify_chain_report(session)
-    return ChainOut(ok=report.ok, entries=report.entries, head_seq=report.head_seq,
-                    head_hash=report.head_hash, broken_at_seq=report.broken_at_seq,
-                    problem=report.problem)
+        return ChainOut.of(verify_chain_report(session))
 
 
 @router.get(
@@ -359,8 +363,12 @@ def _verify_own(engine: Engine) -> ChainOut:
     summary="Recompute every service's hash chain (auditor)",
     description="`ok` is false when any chain is broken: an entry changed or deleted, or "
     "a chain's head recorded by an earlier verification no longer there (its last "
-    "entries deleted or rewritten). `chains` gives each chain's own result and head.",
-    responses={503: {"description": "service_unavailable: `down` names the services"}})
+    "entries deleted or rewritten). `chains` gives each chain's own result and head. "
+    "Entries deleted by audit retention (`sikkerby retention run`, older than the "
+    "configured years) are no break: that chain then starts at `starts_at_seq`, and "
+    "`retained_before` says which entries went.",
+    responses={429: {"description": "rate_limited: too many audit requests (Retry-After)"},
+               503: {"description": "service_unavailable: `down` names the services"}})
 async def verify_trail(request: Request, caller: ChainVerifier) -> VerifyOut:
     state = request.app.state
     await state.audit.flush()

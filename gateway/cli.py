@@ -18,23 +18,31 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.activation import retention as activation_retention
 from services.citizens import retention as citizens_retention
-from services.platform.clock import local_today
+from services.platform import audit_retention
+from services.platform.clock import LOCAL_ZONE, local_today
 from services.platform.crypto import ensure_dev_secrets
 from services.platform.db import make_engine, new_session
 from services.platform.middleware import request_id_var
 from services.platform.migrate import upgrade_all
 from services.platform.scopes import SERVICE_CLIENT_SCOPES, Role
-from services.platform.settings import DOWNSTREAM_SERVICES, ServiceName, Settings, SettingsError
+from services.platform.settings import (
+    DOWNSTREAM_SERVICES,
+    ServiceName,
+    Settings,
+    SettingsError,
+    check_migration,
+)
 from services.security import retention as security_retention
 
 from .demo import load_demo
@@ -233,11 +241,12 @@ def retention_run(settings: Settings, *, today: date, dry_run: bool,
     def done(verb: str, past: str) -> str:
         return f"to {verb}" if dry_run else past
 
-    engines = {service: make_engine(settings.database_url(service),
+    check_migration(settings, "run retention")
+    # As each database's owner, like `migrate`: only the owner may cut an audit chain.
+    engines = {service: make_engine(settings.migration_database_url(service),
                                     busy_timeout_ms=settings.sqlite_busy_timeout_ms,
                                     writer=not dry_run)
-               for service in (ServiceName.citizens, ServiceName.activation,
-                               ServiceName.security)}
+               for service in ServiceName}
     try:
         say(f"retention as of {today}" + (" (dry run: nothing is changed)" if dry_run
                                           else f", run {run_id}"))
@@ -268,8 +277,8 @@ def retention_run(settings: Settings, *, today: date, dry_run: bool,
             f"{len(assessments.subjects)} subjects {done('delete', 'deleted')} "
             f"({security_retention.RETENTION_YEARS} year after an assessment stopped being "
             "in force)")
-        say("audit entries: kept (their retention is not part of this run)")
-        return 0
+        return 0 if audit_retention_run(settings, engines, actor, today=today,
+                                        dry_run=dry_run, say=say) else 1
     except SQLAlchemyError as exc:
         say(f"sikkerby: retention stopped ({type(exc).__name__}; are the databases migrated "
             "and reachable?). Each database changes whole or not at all; the next run "
@@ -279,6 +288,32 @@ def retention_run(settings: Settings, *, today: date, dry_run: bool,
         request_id_var.reset(token)
         for engine in engines.values():
             engine.dispose()
+
+
+def audit_retention_run(settings: Settings, engines: Mapping[ServiceName, Engine],
+                        actor: RetentionActor, *, today: date, dry_run: bool,
+                        say: Callable[[str], None]) -> bool:
+    """Cut every database's audit chain before the retention's cut-off (see
+    services/platform/audit_retention.py). False when a chain did not verify: that
+    chain keeps everything, the others are cut."""
+    years = settings.audit_retention_years
+    before = audit_retention.cut_off(today, years)
+    all_verified = True
+    for service, engine in engines.items():
+        with new_session(engine) as session:
+            try:
+                done = (audit_retention.plan(session, before) if dry_run
+                        else audit_retention.apply(session, actor, before))
+                session.commit()
+            except audit_retention.ChainNotVerified as exc:
+                session.rollback()
+                all_verified = False
+                say(f"audit ({service.value}): not cut: {exc}")
+                continue
+        verb = "to delete" if dry_run else "deleted"
+        say(f"audit ({service.value}): {done.entries} entries stamped before "
+            f"{before.astimezone(LOCAL_ZONE).date()} {verb} ({years} years)")
+    return all_verified
 
 
 def _day(text: str) -> date:

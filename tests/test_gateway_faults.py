@@ -20,6 +20,7 @@ def strict(tmp_path_factory) -> System:
     """SQLite is enough here: what is tested is the gateway, not the database."""
     running = System(tmp_path_factory.mktemp("strict"), rate_limit_per_minute=60,
                      rate_limit_burst=5, token_rate_limit_per_minute=30,
+                     audit_rate_limit_per_minute=6,
                      upstream_timeout_seconds=1.0).start()
     # Rate limits are per client; these are the only clients of this system.
     yield running
@@ -44,9 +45,28 @@ def test_rate_limit_per_client_is_429_with_retry_after(strict: System) -> None:
                      headers=bearer(other_token)).status_code == 200
 
 
+def test_the_audit_routes_have_their_own_smaller_budget(strict: System) -> None:
+    """Each audit call asks every service; a verification streams every chain."""
+    auditor = strict.new_client("auditor")
+    token = strict.token(auditor["client_id"], auditor["client_secret"])
+    statuses = []
+    with strict.http() as http:
+        for path in ("/v1/audit", "/v1/audit/verify", "/v1/audit", "/v1/audit/verify"):
+            response = http.get(path, headers=bearer(token))
+            statuses.append(response.status_code)
+    assert statuses == [200, 200, 429, 429]  # 6 a minute, a burst of 2
+    assert_problem(response, 429, "rate_limited")
+    assert int(response.headers["retry-after"]) >= 1
+    # Another auditor has a bucket of its own.
+    other = strict.new_client("auditor")
+    other_token = strict.token(other["client_id"], other["client_secret"])
+    assert httpx.get(f"{strict.url}/v1/audit",
+                     headers=bearer(other_token)).status_code == 200
+
+
 def test_token_endpoint_is_limited_more_strictly(strict: System) -> None:
     statuses = []
-    for _ in range(15):  # burst 10 per address, shared with the test above
+    for _ in range(15):  # burst 10 per address, shared with the tests above
         response = httpx.post(f"{strict.url}/v1/auth/token",
                               data={"grant_type": "client_credentials",
                                     "client_id": "guesser", "client_secret": "guess"})

@@ -39,6 +39,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, select
 
 from services.platform.audit import Actor, flush_pending_audit, record_access
+from services.platform.clock import add_years
 from services.platform.idempotency import IdempotencyKey
 
 from .caps import lock_cap
@@ -55,12 +56,6 @@ class Period(NamedTuple):
     enrolled_on: date
     exited_on: date | None
 
-
-def add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February in a year that has none
-        return day.replace(year=day.year + years, day=28)
 
 
 def exit_of(starts_on: date, periods: Iterable[Period]) -> date | None:

@@ -50,6 +50,25 @@ class AuditEntry(SQLModel, table=True):
     hash: str = Field(max_length=64, unique=True)
 
 
+class AuditCut(SQLModel, table=True):
+    """A retention cut: the entries before `first_kept_seq` were deleted, on purpose.
+
+    The chain then starts at that entry, whose `prev_hash` names the last deleted one:
+    verification starts from the latest cut (`prev_hash`) instead of the genesis hash. The
+    append-only trigger lets only entries below the latest cut be deleted, and the
+    application's database role may not write here (migrations.common)."""
+
+    __tablename__ = "audit_cut"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Timestamp()
+    before: datetime = Timestamp()  # the entries stamped before this went
+    first_kept_seq: int
+    prev_hash: str = Field(max_length=64)
+    entries_deleted: int
+    request_id: str = Field(max_length=128)
+
+
 class Actor(Protocol):
     client_id: str
     role: str
@@ -176,23 +195,39 @@ class ChainReport:
     head_hash: str | None
     broken_at_seq: int | None = None
     problem: str | None = None  # "entry_changed_or_deleted" | "entries_missing_at_end"
+    # After a retention cut: the chain starts at this entry; entries stamped before
+    # `retained_before` were deleted by retention (and only those).
+    starts_at_seq: int | None = None
+    retained_before: datetime | None = None
 
 
-def verify_chain_report(session: Session, anchor: tuple[int, str] | None = None
-                        ) -> ChainReport:
-    """Recompute every hash in order, streaming the rows."""
-    prev = GENESIS_HASH
+def latest_cut(session: Session) -> AuditCut | None:
+    return session.exec(select(AuditCut).order_by(AuditCut.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+
+
+def verify_chain_report(session: Session, anchor: tuple[int, str] | None = None, *,
+                        through_seq: int | None = None) -> ChainReport:
+    """Recompute every hash in order, streaming the rows: from the genesis hash, or from
+    the latest retention cut, whose first kept entry must be the chain's first. With
+    `through_seq`, only the entries up to that one."""
+    cut = latest_cut(session)
+    prev = cut.prev_hash if cut is not None else GENESIS_HASH
     entries = intact = 0
     broken_at: int | None = None
     head_seq: int | None = None
-    anchor_seen = False
+    # An anchor below the cut was a head before retention deleted it: nothing to look for.
+    anchor_seen = anchor is not None and cut is not None and anchor[0] < cut.first_kept_seq
     columns = [getattr(AuditEntry, name) for name in (
         "seq", "at", "actor", "role", "action", "resource", "citizen_id", "purpose",
         "outcome", "request_id", "prev_hash", "hash")]
-    rows = session.connection().execute(
-        sa_select(*columns).order_by(AuditEntry.seq).execution_options(yield_per=2000))
+    statement = sa_select(*columns).order_by(AuditEntry.seq)
+    if through_seq is not None:
+        statement = statement.where(AuditEntry.seq <= through_seq)
+    rows = session.connection().execute(statement.execution_options(yield_per=2000))
     for row in rows:
-        if broken_at is None and (row.prev_hash != prev or entry_hash(prev, row) != row.hash):
+        if broken_at is None and (row.prev_hash != prev or entry_hash(prev, row) != row.hash
+                                  or (entries == 0 and cut is not None
+                                      and row.seq != cut.first_kept_seq)):
             broken_at = row.seq
         if broken_at is None:
             intact += 1
@@ -207,9 +242,13 @@ def verify_chain_report(session: Session, anchor: tuple[int, str] | None = None
         problem = "entry_changed_or_deleted"
     elif anchor is not None and not anchor_seen:
         problem, broken_at = "entries_missing_at_end", anchor[0]
+    if cut is not None and entries == 0:  # the cut's first kept entry is gone too
+        problem, broken_at = "entry_changed_or_deleted", cut.first_kept_seq
     return ChainReport(ok=problem is None, entries=entries, intact=intact, head_seq=head_seq,
                        head_hash=prev if head_seq is not None else None,
-                       broken_at_seq=broken_at, problem=problem)
+                       broken_at_seq=broken_at, problem=problem,
+                       starts_at_seq=cut.first_kept_seq if cut is not None else None,
+                       retained_before=cut.before if cut is not None else None)
 
 
 def verify_chain(session: Session) -> tuple[bool, int]:

@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from .audit import AuditEntry, entries_after, verify_chain_report
+from .audit import AuditEntry, ChainReport, entries_after, verify_chain_report
 from .auth import requires
 from .db import DbSession
 from .pagination import MAX_LIMIT
@@ -58,6 +58,17 @@ class ChainOut(BaseModel):
     head_hash: str | None
     broken_at_seq: int | None = None
     problem: str | None = None
+    # After audit retention: the chain starts at this entry; the entries stamped before
+    # `retained_before` were deleted by retention (`sikkerby retention run`).
+    starts_at_seq: int | None = None
+    retained_before: datetime | None = None
+
+    @classmethod
+    def of(cls, report: ChainReport) -> ChainOut:
+        return cls(ok=report.ok, entries=report.entries, head_seq=report.head_seq,
+                   head_hash=report.head_hash, broken_at_seq=report.broken_at_seq,
+                   problem=report.problem, starts_at_seq=report.starts_at_seq,
+                   retained_before=report.retained_before)
 
 
 def entry_out(entry: AuditEntry, service: str) -> AuditEntryOut:
@@ -104,7 +115,4 @@ def verify(
 ) -> ChainOut:
     """Recompute this service's chain; with an anchor, also check that it is still there."""
     anchor = (anchor_seq, anchor_hash) if anchor_seq is not None and anchor_hash else None
-    report = verify_chain_report(session, anchor)
-    return ChainOut(ok=report.ok, entries=report.entries, head_seq=report.head_seq,
-                    head_hash=report.head_hash, broken_at_seq=report.broken_at_seq,
-                    problem=report.problem)
+    return ChainOut.of(verify_chain_report(session, anchor))

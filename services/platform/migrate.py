@@ -17,7 +17,7 @@ from migrations.common import application_role_grants
 from .settings import ServiceName, Settings, check_migration, normalise_database_url
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
-PLATFORM_TABLES = ("audit_entry", "idempotency_key")
+PLATFORM_TABLES = ("audit_entry", "audit_cut", "idempotency_key")
 MODEL_MODULES = {
     ServiceName.gateway: "gateway.models",
     ServiceName.citizens: "services.citizens.models",

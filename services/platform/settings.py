@@ -254,17 +254,18 @@ def _migration_url_problems(settings: Settings, service: ServiceName) -> list[st
     return []
 
 
-def check_migration(settings: Settings) -> None:
-    """`sikkerby migrate` in production runs as each database's owner, which only the
-    migrate step is given: without the owners' URLs it would run as the services' roles,
-    which may create nothing."""
+def check_migration(settings: Settings, command: str = "migrate") -> None:
+    """`sikkerby migrate` (and `retention run`, which cuts the audit chains) in production
+    runs as each database's owner, which only the migrate step is given: without the
+    owners' URLs it would run as the services' roles, which may create nothing and may
+    not cut an audit chain."""
     if settings.env != "production":
         return
     missing = [f"SIKKERBY_{service.value.upper()}_MIGRATION_DATABASE_URL"
                for service in ServiceName
                if not getattr(settings, f"{service.value}_migration_database_url")]
     if missing:
-        raise SettingsError("refusing to migrate in production without the owners' "
+        raise SettingsError(f"refusing to {command} in production without the owners' "
                             "database URLs: set " + ", ".join(missing))
 
 

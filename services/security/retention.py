@@ -33,18 +33,13 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from services.platform.audit import Actor, flush_pending_audit, record_access
+from services.platform.clock import add_years
 
 from .models import Referral, ThreatAssessment, ThreatSubject
 
 RETENTION_YEARS = 1
 PURPOSE = "retention"
 
-
-def add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February in a year that has none
-        return day.replace(year=day.year + years, day=28)
 
 
 @dataclass(frozen=True)

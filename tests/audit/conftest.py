@@ -6,18 +6,45 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
 import pytest
+from sqlalchemy import Connection, text
 
 from migrations.common import application_role_grants
+from services.platform.db import make_engine
 from services.platform.migrate import upgrade
 from services.platform.settings import ServiceName
 
 from ..conftest import BACKENDS, require_postgres
 from ..support.postgres import PostgresCluster
 from ..support.system import System
+
+
+@contextmanager
+def as_owner(audit_system: AuditSystem, service: ServiceName) -> Iterator[Connection]:
+    """One transaction as the database's owner, the append-only triggers out of the way
+    (PostgreSQL: as superuser, triggers off for this session; SQLite: dropped and put
+    back as they were, in the same transaction)."""
+    engine = make_engine(audit_system.owner_urls[service])
+    try:
+        with engine.begin() as connection:
+            triggers: list[str] = []
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SET LOCAL session_replication_role = replica"))
+            else:
+                for name, sql in connection.execute(text(
+                        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                        "AND tbl_name = 'audit_entry'")):
+                    connection.execute(text(f'DROP TRIGGER "{name}"'))
+                    triggers.append(sql)
+            yield connection
+            for sql in triggers:
+                connection.execute(text(sql))
+    finally:
+        engine.dispose()
 
 
 @dataclass

@@ -7,7 +7,6 @@ import concurrent.futures
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +16,6 @@ import psycopg
 import pytest
 from sqlalchemy import Connection, delete, insert, select, text
 
-from migrations.common import APPEND_ONLY_SQLITE
 from services.platform.audit import GENESIS_HASH, AuditEntry, entry_hash, verify_chain
 from services.platform.clock import local_today
 from services.platform.db import make_engine, new_session
@@ -26,7 +24,7 @@ from services.platform.settings import ServiceName
 from ..support.builders import make_provider, register
 from ..support.servers import ThreadedServer
 from ..support.system import FACTORIES, System, bearer
-from .conftest import AuditSystem, plain
+from .conftest import AuditSystem, as_owner, plain
 
 ROLES_WITHOUT_AUDIT = ["caseworker", "team_lead", "police", "security_officer", "analyst",
                        "admin"]
@@ -235,27 +233,6 @@ def verify(http: httpx.Client, auditor: dict[str, str]) -> dict[str, Any]:
     response = http.get("/v1/audit/verify", headers=auditor)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-@contextmanager
-def as_owner(audit_system: AuditSystem, service: ServiceName) -> Iterator[Connection]:
-    """One transaction as the database's owner, the append-only trigger out of the way
-    (PostgreSQL: as superuser, triggers off for this session; SQLite: dropped and put
-    back in the same transaction)."""
-    engine = make_engine(audit_system.owner_urls[service])
-    try:
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SET LOCAL session_replication_role = replica"))
-            else:
-                connection.execute(text("DROP TRIGGER audit_entry_no_update"))
-                connection.execute(text("DROP TRIGGER audit_entry_no_delete"))
-            yield connection
-            if connection.dialect.name == "sqlite":
-                for statement in APPEND_ONLY_SQLITE:
-                    connection.execute(text(statement))
-    finally:
-        engine.dispose()
 
 
 TABLE = AuditEntry.__table__  # typed: aware datetimes and UUIDs on both backends

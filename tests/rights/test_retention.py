@@ -21,7 +21,7 @@ from gateway.cli import main, retention_run
 from services.activation.models import AttendanceRecord, Placement
 from services.activation.retention import ANONYMOUS
 from services.platform.audit import AuditEntry, verify_chain
-from services.platform.clock import local_today
+from services.platform.clock import add_years, local_today
 from services.platform.db import make_engine
 from services.platform.idempotency import IdempotencyKey
 from services.platform.settings import ServiceName
@@ -35,13 +35,6 @@ RIGHTS_DBS = (ServiceName.citizens, ServiceName.activation, ServiceName.security
 
 def day(offset: int, base: date = T) -> str:
     return (base + timedelta(days=offset)).isoformat()
-
-
-def years_after(start: date, years: int) -> date:
-    try:
-        return start.replace(year=start.year + years)
-    except ValueError:
-        return start.replace(year=start.year + years, day=28)
 
 
 def ok(response: httpx.Response, status: int = 200) -> dict:
@@ -201,7 +194,7 @@ def settings_env(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("SIKKERBY_ENV", "test")
     monkeypatch.setenv("SIKKERBY_DATA_DIR", str(system.settings.data_dir))
-    for service in RIGHTS_DBS:
+    for service in ServiceName:  # every database: the run also cuts every audit chain
         url = getattr(system.settings, f"{service.value}_database_url")
         if url:
             monkeypatch.setenv(f"SIKKERBY_{service.value.upper()}_DATABASE_URL", url)
@@ -211,7 +204,7 @@ def test_a_dry_run_prints_what_it_would_do_and_changes_nothing(
         world, system: System, monkeypatch, capsys) -> None:
     settings_env(system, monkeypatch)
     before = snapshot(system)
-    far = years_after(T, 20)
+    far = add_years(T, 20)
     assert main(["retention", "run", "--dry-run", "--today", far.isoformat()]) == 0
     out = capsys.readouterr().out
     assert f"retention as of {far} (dry run: nothing is changed)" in out
@@ -245,7 +238,7 @@ def test_a_threat_assessment_goes_a_year_after_it_stopped_being_in_force(
 
     assert measures(world["p"]) == []  # the short upload superseded the long one
     assert measures(world["y"]) != []
-    a_year_on = years_after(T, 1)  # X expired yesterday: one year from today
+    a_year_on = add_years(T, 1)  # X expired yesterday: one year from today
     lines = run(system, a_year_on - timedelta(days=1))
     # P's long upload stopped being in force when the short one began (51 days ago),
     # not at its own valid_until: both are due, and deleting them brings nothing back.
@@ -261,7 +254,7 @@ def test_a_threat_assessment_goes_a_year_after_it_stopped_being_in_force(
     referrals = ok(http.get("/v1/referrals", headers=world["security"]))["items"]
     assert referrals, "the referral stays: it is not part of this rule"
 
-    y_due = years_after(T + timedelta(days=101), 1)  # valid through T+100
+    y_due = add_years(T + timedelta(days=101), 1)  # valid through T+100
     run(system, y_due - timedelta(days=1))
     assert exists(world["y_upload"])
     lines = run(system, y_due)
@@ -298,7 +291,7 @@ def test_placements_and_attendance_go_five_years_after_the_exit(
     assert {r["placement_id"] for r in c_now["attendance"]} == {world["c_second"]}
 
     # A exited yesterday: everything stays until five years from yesterday.
-    a_due = years_after(T - timedelta(days=1), 5)
+    a_due = add_years(T - timedelta(days=1), 5)
     run(system, a_due - timedelta(days=1))
     assert [p["id"] for p in export(http, world, "a")["activation"]["placements"]] == [
         world["a_placement"]]

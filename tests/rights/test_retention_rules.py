@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from services.activation.retention import Period, add_years, due, exit_of
+from services.activation.retention import Period, due, exit_of
+from services.platform.clock import add_years
 from services.security.retention import Upload, last_day_in_force
 from services.security.retention import due as assessment_due
 

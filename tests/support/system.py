@@ -47,6 +47,7 @@ class System:
             "token_rate_limit_per_minute": 100_000,
             "rate_limit_per_minute": 100_000,
             "rate_limit_burst": 10_000,
+            "audit_rate_limit_per_minute": 100_000,
             **{f"{s.value}_url": f"http://127.0.0.1:{p}" for s, p in ports.items()},
             **{f"{s.value}_database_url": url for s, url in (database_urls or {}).items()},
             **overrides,
