@@ -5,6 +5,7 @@ comes from the citizens service. No report names a person."""
 from __future__ import annotations
 
 import calendar
+import re
 import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from .models import AttendanceRecord, HoursCap, Placement, SanctionCase, Sanctio
 
 UTILITY = ("utility_work",)
 INTERNSHIP_OR_SUBSIDY = ("company_internship", "wage_subsidy")
+_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
 
 
 def _occupies(first: date, last: date) -> ColumnElement[bool]:
@@ -81,9 +83,17 @@ def activation_report(session: Session, monday: date, label: str,
 
 
 def month_bounds(month: str) -> tuple[date, date]:
+    """The first and last day of a month written `2026-11`; ValueError if there is none."""
+    if not _MONTH.fullmatch(month):  # ASCII digits only, as for weeks (weeks.py)
+        raise ValueError("a month is written YYYY-MM, e.g. 2026-11")
     year, number = (int(part) for part in month.split("-"))
     first = date(year, number, 1)
-    return first, date(year, number, calendar.monthrange(year, number)[1])
+    last = date(year, number, calendar.monthrange(year, number)[1])
+    # The report counts from the month's first local midnight to the next month's, in
+    # UTC: the calendar's first and last month have no such bounds.
+    if first == date.min or last == date.max:
+        raise ValueError("the month is out of range")
+    return first, last
 
 
 def sanction_share_report(session: Session, month: str, first: date, last: date,

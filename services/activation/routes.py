@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from services.platform.clock import local_today
 from services.platform.db import DbSession
+from services.platform.fields import Day, IntegerText
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from services.platform.problems import Unprocessable
 
@@ -210,8 +211,8 @@ def report_attendance(body: AttendanceBatch, request: Request, session: DbSessio
 def list_attendance(
     session: DbSession, principal: AttendanceRead, placement_id: uuid.UUID | None = None,
     citizen_id: uuid.UUID | None = None,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
 ) -> dict[str, object]:
     items, next_cursor = attendance.list_current(
@@ -253,7 +254,7 @@ def case_detail(session, case: SanctionCase) -> SanctionCaseDetail:  # type: ign
 def list_sanction_cases(
     session: DbSession, principal: SanctionsRead, status: CaseStatus | None = None,
     citizen_id: uuid.UUID | None = None,
-    decide_by_before: Annotated[date | None, Query(description="decide_by on or before")] = None,
+    decide_by_before: Annotated[Day | None, Query(description="decide_by on or before")] = None,
     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
 ) -> dict[str, object]:
     items, next_cursor = sanctions.list_cases(
@@ -402,8 +403,8 @@ def sanction_share_report(
 
 @router.get("/reports/spending", response_model=SpendingReport, tags=["reports"])
 def spending_report(
-    year: Annotated[int, Query(ge=2000, le=2100)], request: Request, session: DbSession,
-    _: ReportsRead,
+    year: Annotated[int, Query(ge=2000, le=2100), IntegerText], request: Request,
+    session: DbSession, _: ReportsRead,
 ) -> dict[str, object]:
     today = local_today()
     as_of = min(today, date(year, 12, 31))

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from services.platform.fields import BodyBool, BodyInt, BodyNumber, Day, Timestamp
 from services.platform.vocabulary import OfferType
 
 MAX_WEEKLY_HOURS = 37
@@ -25,9 +25,9 @@ MAX_ATTENDANCE_BATCH = 1000
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # Hours: at most one decimal; caps in steps of half an hour (DOMAIN.md).
-CapHours = Annotated[float, Field(ge=0, le=MAX_WEEKLY_HOURS, multiple_of=0.5)]
-WeeklyHours = Annotated[float, Field(gt=0, le=MAX_WEEKLY_HOURS, multiple_of=0.5)]
-DayHours = Annotated[float, Field(ge=0, le=24, multiple_of=0.1)]
+CapHours = Annotated[BodyNumber, Field(ge=0, le=MAX_WEEKLY_HOURS, multiple_of=0.5)]
+WeeklyHours = Annotated[BodyNumber, Field(gt=0, le=MAX_WEEKLY_HOURS, multiple_of=0.5)]
+DayHours = Annotated[BodyNumber, Field(ge=0, le=24, multiple_of=0.1)]
 
 
 def _storable(value: datetime) -> datetime:
@@ -43,7 +43,7 @@ def _storable(value: datetime) -> datetime:
 
 
 # A timestamp a client sends: with its UTC offset, in a sane range.
-Instant = Annotated[AwareDatetime, AfterValidator(_storable)]
+Instant = Annotated[Timestamp, AfterValidator(_storable)]
 
 
 def to_tenths(hours: float) -> int:
@@ -82,7 +82,7 @@ class CohortCreate(BaseModel):
     contract_id: uuid.UUID
     offer_type: OfferType
     name: Name
-    max_size: Annotated[int, Field(ge=1, le=500)]
+    max_size: Annotated[BodyInt, Field(ge=1, le=500)]
     location: Name
 
 
@@ -103,10 +103,10 @@ class PlacementCreate(BaseModel):
     contract_id: uuid.UUID
     offer_type: OfferType
     cohort_id: uuid.UUID | None = None
-    starts_on: date
-    ends_on: date
+    starts_on: Day
+    ends_on: Day
     weekly_hours: WeeklyHours
-    absence_notice_given_on: date | None = None
+    absence_notice_given_on: Day | None = None
 
     @model_validator(mode="after")
     def _period(self) -> PlacementCreate:
@@ -117,13 +117,13 @@ class PlacementCreate(BaseModel):
 
 class PlacementEnd(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ended_on: date
+    ended_on: Day
     reason: Text
 
 
 class PlacementNotice(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    given_on: date
+    given_on: Day
 
 
 class PlacementStatus(StrEnum):
@@ -159,7 +159,7 @@ class AttendanceStatus(StrEnum):
 class AttendanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     placement_id: uuid.UUID
-    date: date
+    date: Day
     status: AttendanceStatus
     hours: DayHours | None = None
 
@@ -241,8 +241,8 @@ class Channel(StrEnum):
 
 class HearingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sent_on: date
-    respond_by: date
+    sent_on: Day
+    respond_by: Day
 
     @model_validator(mode="after")
     def _deadline(self) -> HearingIn:
@@ -255,14 +255,14 @@ class ContactAttemptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     at: Instant
     channel: Channel
-    reached: bool
+    reached: BodyBool
 
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: Outcome
-    reasonable_excuse: bool
-    deduction_days: Annotated[int, Field(ge=0, le=366)]
+    reasonable_excuse: BodyBool
+    deduction_days: Annotated[BodyInt, Field(ge=0, le=366)]
     justification: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                                     max_length=4000)]
     replaces: uuid.UUID | None = None  # the decision this one corrects
@@ -318,7 +318,7 @@ class SanctionCaseDetail(SanctionCaseOut):
 class GuidanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     citizen_id: uuid.UUID
-    given_on: date
+    given_on: Day
     channel: Channel
 
 
@@ -339,7 +339,7 @@ class ConversationIn(BaseModel):
 
 class ConversationOutcomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    attended: bool
+    attended: BodyBool
 
 
 class ConversationStatus(StrEnum):

@@ -6,7 +6,9 @@ import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+# ASCII digits only: the document's pattern `\d` is [0-9] (JSON Schema regexes are
+# ECMA-262), where Python's and pydantic's `\d` take any script's digits too.
+_ISO_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 
 
 def week_label(day: date) -> str:
@@ -20,10 +22,13 @@ def monday_of(day: date) -> date:
 
 def parse_week(label: str) -> date:
     """The Monday of an ISO week written `2026-W48`; ValueError if there is no such week."""
-    match = _ISO_WEEK.match(label)
+    match = _ISO_WEEK.fullmatch(label)
     if match is None:
         raise ValueError("an ISO week is written YYYY-Www, e.g. 2026-W48")
-    return date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    if monday > date.max - timedelta(days=7):  # 9999-W52: its Sunday is past the calendar
+        raise ValueError("the week is out of range")
+    return monday
 
 
 def mondays(first_day: date, last_day: date) -> Iterator[date]:

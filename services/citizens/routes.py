@@ -10,7 +10,9 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from services.platform.clock import local_today
 from services.platform.db import DbSession
+from services.platform.fields import Day
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from services.platform.problems import Unprocessable
 
 from . import export, logic
 from .auth import CitizensLookup, CitizensRead, CitizensStatus, CitizensWrite, ReportsRead
@@ -65,8 +67,8 @@ def lookup_citizen(body: CitizenLookup, request: Request, session: DbSession,
 def list_citizens(
     session: DbSession, principal: CitizensRead,
     status: CitizenStatus | None = None,
-    enrolled_from: Annotated[date | None, Query(description="enrolled on or after")] = None,
-    enrolled_to: Annotated[date | None, Query(description="enrolled on or before")] = None,
+    enrolled_from: Annotated[Day | None, Query(description="enrolled on or after")] = None,
+    enrolled_to: Annotated[Day | None, Query(description="enrolled on or before")] = None,
     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
 ) -> dict[str, object]:
     citizens, next_cursor = logic.list_citizens(
@@ -82,7 +84,7 @@ def list_citizens(
             summary="For the activation service: ids of citizens enrolled in a period")
 def enrolled_during(
     session: DbSession, _: CitizensStatus,
-    date_from: Annotated[date, Query(alias="from")], date_to: Annotated[date, Query(alias="to")],
+    date_from: Annotated[Day, Query(alias="from")], date_to: Annotated[Day, Query(alias="to")],
     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
 ) -> dict[str, object]:
     ids, next_cursor = logic.enrolled_during(session, date_from, date_to, limit=limit,
@@ -170,6 +172,8 @@ def eligibility(citizen_id: uuid.UUID, session: DbSession,
 
 @router.get("/reports/enrolment", response_model=EnrolmentReport, tags=["reports"])
 def report(session: DbSession, _: ReportsRead,
-           as_of: Annotated[date | None, Query(description="default: today")] = None
+           as_of: Annotated[Day | None, Query(description="default: today")] = None
            ) -> EnrolmentReport:
+    if as_of == date.max:  # the report counts up to the day after, past the calendar
+        raise Unprocessable("as_of is out of range.")
     return enrolment_report(session, as_of or local_today())

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, m
 
 from services.platform.clock import local_today
 from services.platform.cpr import InvalidCpr, parse_cpr
+from services.platform.fields import Day
 
 
 class Benefit(StrEnum):
@@ -118,13 +119,13 @@ class CitizenChangeOut(BaseModel):
 
 class EnrolmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    enrolled_on: date
+    enrolled_on: Day
     referral_source: ReferralSource
 
 
 class ExitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    exited_on: date
+    exited_on: Day
     reason: ExitReason
 
 

@@ -20,13 +20,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
 
+from .fields import IntegerText
 from .problems import Unprocessable
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 500)")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 500)"),
+                  IntegerText]
 Cursor = Annotated[
     str | None, Query(max_length=512, description="Opaque cursor from the last page")
 ]

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from services.platform.db import DbSession
+from services.platform.fields import Day, IntegerText
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from services.platform.vocabulary import OfferType
 
@@ -18,7 +19,6 @@ from .schemas import (
     ContractExtend,
     ContractExtensionOut,
     ContractOut,
-    Day,
     ProviderCreate,
     ProviderOut,
 )
@@ -76,7 +76,8 @@ def list_contracts(
         description="Only contracts whose period includes this day (YYYY-MM-DD)")] = None,
     expiring_within_days: Annotated[int | None, Query(
         ge=0, le=MAX_EXPIRY_WINDOW_DAYS,
-        description="Only contracts ending between today and today + N days")] = None,
+        description="Only contracts ending between today and today + N days"),
+        IntegerText] = None,
     offer_type: Annotated[OfferType | None, Query(
         description="Only contracts covering this offer type")] = None,
 ) -> object:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StrictInt,
     StringConstraints,
     ValidationInfo,
     field_validator,
 )
 
+from services.platform.fields import BodyInt, Day
 from services.platform.vocabulary import MAX_THREAT_LEVEL, MIN_THREAT_LEVEL, OfferType
 
 from .models import ContractKind
@@ -44,24 +42,11 @@ class ProviderOut(BaseModel):
 # The columns are 32-bit integers on both databases: a larger number is a validation
 # error, not a database error.
 MAX_INT32 = 2**31 - 1
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _iso_date_text(value: object) -> object:
-    """Dates are `YYYY-MM-DD` (API.md): no timestamps, numbers or other spellings."""
-    if isinstance(value, str) and not _ISO_DATE.match(value):
-        raise ValueError("a date must be written YYYY-MM-DD")
-    if isinstance(value, int | float):
-        raise ValueError("a date must be written YYYY-MM-DD")
-    return value
-
-
-Day = Annotated[date, BeforeValidator(_iso_date_text)]
-Capacity = Annotated[StrictInt, Field(ge=1, le=MAX_INT32,
+Capacity = Annotated[BodyInt, Field(ge=1, le=MAX_INT32,
                                       description="Concurrent participants, at least 1")]
-PriceOre = Annotated[StrictInt, Field(ge=0, le=MAX_INT32,
+PriceOre = Annotated[BodyInt, Field(ge=0, le=MAX_INT32,
                                       description="Price per participant per week, in øre")]
-ThreatLevel = Annotated[StrictInt, Field(
+ThreatLevel = Annotated[BodyInt, Field(
     ge=MIN_THREAT_LEVEL, le=MAX_THREAT_LEVEL,
     description="The highest threat level the provider is cleared for (0-4)")]
 

@@ -8,7 +8,6 @@ coordinator reads whole assessments (`ThreatAssessmentOut`) and conflicts.
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
@@ -17,10 +16,8 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -28,6 +25,7 @@ from pydantic import (
 
 from services.platform.clock import local_today
 from services.platform.cpr import InvalidCpr, parse_cpr
+from services.platform.fields import BodyInt, Day
 from services.platform.vocabulary import MAX_THREAT_LEVEL, MIN_THREAT_LEVEL
 
 from .measures import Measure
@@ -35,16 +33,6 @@ from .measures import Measure
 MAX_AFFILIATIONS = 50
 MAX_NOTES_CHARS = 10_000
 MAX_GROUP_MEMBERS = 500
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _iso_date_text(value: object) -> object:
-    """Dates are `YYYY-MM-DD` (API.md): no timestamps, numbers or other spellings."""
-    if isinstance(value, str) and not _ISO_DATE.match(value):
-        raise ValueError("a date must be written YYYY-MM-DD")
-    if isinstance(value, int | float):
-        raise ValueError("a date must be written YYYY-MM-DD")
-    return value
 
 
 def _valid_cpr(value: str) -> str:
@@ -54,13 +42,12 @@ def _valid_cpr(value: str) -> str:
         raise ValueError(str(exc)) from None  # says what is wrong, never the number
 
 
-Day = Annotated[date, BeforeValidator(_iso_date_text)]
 CprNumber = Annotated[str, StringConstraints(max_length=11), AfterValidator(_valid_cpr)]
 # Opaque group codes from the police: letters, digits and . _ : - (compared without
 # regard to case, so "ltf" and "LTF" are one group for the conflict rule).
 AffiliationCode = Annotated[str, StringConstraints(
     strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
-ThreatLevel = Annotated[StrictInt, Field(ge=MIN_THREAT_LEVEL, le=MAX_THREAT_LEVEL,
+ThreatLevel = Annotated[BodyInt, Field(ge=MIN_THREAT_LEVEL, le=MAX_THREAT_LEVEL,
                                          description="0 (none) to 4 (highest)")]
 
 
@@ -188,7 +175,7 @@ class GroupCheckIn(BaseModel):
         default_factory=list, max_length=MAX_GROUP_MEMBERS,
         description="Citizens in the cohort (or at the same place and time) now; the "
                     "candidate is ignored if listed")
-    cohort_max_size: StrictInt | None = Field(
+    cohort_max_size: BodyInt | None = Field(
         default=None, ge=1, le=10_000,
         description="The cohort's maximum size; null when no cohort is involved")
     contract_max_threat_level: ThreatLevel | None = Field(

@@ -140,7 +140,12 @@ def test_report_roles_and_input(system: System, data) -> None:
         lead = bearer(system.token_for("team_lead"))
         for path, params in (("/v1/reports/activation", {"week": "2025-W54"}),
                              ("/v1/reports/activation", {"week": "W12"}),
+                             ("/v1/reports/activation", {"week": "٢٠٢٦-W٤٨"}),
+                             ("/v1/reports/activation", {"week": "9999-W52"}),
                              ("/v1/reports/sanctions", {"month": "2025-13"}),
+                             ("/v1/reports/sanctions", {"month": "٢٠٢٦-11"}),
+                             ("/v1/reports/sanctions", {"month": "0001-01"}),
+                             ("/v1/reports/sanctions", {"month": "9999-12"}),
                              ("/v1/reports/spending", {"year": 1900})):
             assert_problem(http.get(path, params=params, headers=lead), 422,
                            "validation_error")

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from services.activation import caps, placements
 from services.activation.clients import ContractTerms, Eligibility, GroupDecision
 from services.activation.models import Placement
+from services.activation.reports import month_bounds
 from services.activation.sanctions import add_months, decide_by, guidance_valid_until
 from services.activation.schedule import weekly_tenths
 from services.activation.schemas import HoursCapSet, PlacementCreate, PlacementEnd
@@ -58,9 +59,22 @@ def test_iso_weeks() -> None:
     assert parse_week("2026-W48") == date(2026, 11, 23)
     assert list(mondays(date(2026, 12, 31), date(2027, 1, 4))) == [date(2026, 12, 28),
                                                                    date(2027, 1, 4)]
-    for bad in ("2026-48", "2026-W54", "2025-W53"):
+    assert parse_week("9999-W51") == date(9999, 12, 20)
+    # ASCII digits, as the document's pattern means them; no trailing newline; 9999-W52's
+    # Sunday is past the calendar.
+    for bad in ("2026-48", "2026-W54", "2025-W53", "٢٠٢٦-W٤٨", "2026-W48\n", "9999-W52"):
         with pytest.raises(ValueError):
             parse_week(bad)
+
+
+def test_months() -> None:
+    assert month_bounds("2028-02") == (date(2028, 2, 1), date(2028, 2, 29))
+    assert month_bounds("0001-02") == (date(1, 2, 1), date(1, 2, 28))
+    # The calendar's first and last month have no bounds in UTC (see month_bounds).
+    for bad in ("2026-13", "0000-01", "2026-1", "٢٠٢٦-11", "2026-11\n", "0001-01",
+                "9999-12"):
+        with pytest.raises(ValueError):
+            month_bounds(bad)
 
 
 class FixedNeighbours:

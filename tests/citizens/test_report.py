@@ -140,8 +140,10 @@ def test_report_roles(loaded: System) -> None:
             response = http.get("/v1/reports/enrolment",
                                 headers=bearer(loaded.token_for(role)))
             assert_problem(response, 403, "insufficient_scope")
-        bad = http.get("/v1/reports/enrolment", params={"as_of": "2025-13-01"},
-                       headers=bearer(loaded.token_for("analyst")))
-        assert_problem(bad, 422, "validation_error")
+        analyst = bearer(loaded.token_for("analyst"))
+        # No such day; a number of seconds; the calendar's last day (no day after it).
+        for as_of in ("2025-13-01", "1767225600", "9999-12-31"):
+            bad = http.get("/v1/reports/enrolment", params={"as_of": as_of}, headers=analyst)
+            assert_problem(bad, 422, "validation_error")
         today = http.get("/v1/reports/enrolment", headers=bearer(loaded.token_for("analyst")))
         assert today.json()["as_of"] == local_today().isoformat()

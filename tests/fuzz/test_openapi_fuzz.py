@@ -101,12 +101,12 @@ def world(fuzz_system: System) -> tuple[dict[str, list[str]], Tokens]:
 @pytest.fixture(scope="module")
 def api_schema(fuzz_system: System):  # type: ignore[no-untyped-def]
     config = SchemathesisConfig.from_dict({
-        # Domain refusals (404 for a random id, 409, 422 for a rule) are valid answers
-        # to valid data. Pydantic's lax mode takes some values the schema calls invalid
-        # (a numeric string for a number, a number of seconds for a date): known, and
-        # no error, so the rejection check is off. Everything else stays on.
+        # positive_data_acceptance is off: a domain refusal of valid data (404 for a
+        # random id, 409, 422 for a rule) is a valid answer. Every other check is on,
+        # negative_data_rejection too: request fields take only what the schema allows
+        # (services/platform/fields.py), so invalid data is a 422.
         "checks": {"positive_data_acceptance": {"enabled": False},
-                   "negative_data_rejection": {"enabled": False}},
+                   "negative_data_rejection": {"enabled": True}},
         "request-timeout": 30,
     })
     return schemathesis.openapi.from_url(f"{fuzz_system.url}/openapi.json", config=config)
