@@ -55,7 +55,7 @@ ROUTES: tuple[Route, ...] = (
     _route("/v1/conflicts", ServiceName.security, S.threats_write, S.threats_read),
     _route("/v1/constraints", ServiceName.security, S.constraints_read, S.security_check),
     _route("/v1/group-checks", ServiceName.security, S.security_check),
-    _route("/v1/referrals", ServiceName.security, S.referrals_read),
+    _route("/v1/referrals", ServiceName.security, S.referrals_read, S.threats_link),
 )
 
 

@@ -36,9 +36,10 @@ from services.platform.auth import requires
 from services.platform.clients import GatewayClient
 from services.platform.problems import NotFound, ServiceUnavailable
 from services.platform.scopes import Role, Scope
-from services.platform.settings import ServiceName, SettingsError
+from services.platform.settings import ServiceName
 from services.platform.tokens import Principal
 
+from .clients import gateway_client
 from .logic import citizen_out, statuses
 from .models import Citizen, CitizenChange, Enrolment
 from .schemas import CitizenChangeOut, CitizenOut, EnrolmentOut
@@ -138,20 +139,6 @@ def gather_local(session: Session, principal: Principal, citizen_id: uuid.UUID,
                                    role=e.role, action=e.action, purpose=e.purpose,
                                    outcome=e.outcome) for e in audit if shown(e)],
     }
-
-
-def gateway_client(request: Request) -> GatewayClient:
-    """This service's client for its calls through the gateway, made on first use."""
-    app = request.app
-    client = getattr(app.state, "gateway_client", None)
-    if client is None:
-        try:
-            client = GatewayClient.from_settings(app.state.settings, app.state.http)
-        except SettingsError:
-            raise ServiceUnavailable("This service has no client for its calls to the "
-                                     "activation service.") from None
-        app.state.gateway_client = client
-    return client
 
 
 async def fetch_activation(client: GatewayClient, citizen_id: uuid.UUID) -> _ActivationAnswer:

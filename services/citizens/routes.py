@@ -7,14 +7,16 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 
 from services.platform.clock import local_today
+from services.platform.cpr import parse_cpr
 from services.platform.db import DbSession
 from services.platform.fields import Day
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from services.platform.problems import Unprocessable
 
-from . import export, logic
+from . import clients, export, logic
 from .auth import CitizensLookup, CitizensRead, CitizensStatus, CitizensWrite, ReportsRead
 from .report import enrolment_report
 from .schemas import (
@@ -47,10 +49,17 @@ def _one(session, citizen) -> CitizenOut:  # type: ignore[no-untyped-def]
 
 
 @router.post("/citizens", status_code=status.HTTP_201_CREATED, response_model=CitizenOut,
-             responses={409: {"description": "citizen_exists (the body names the `id`)"}})
-def register_citizen(body: CitizenCreate, request: Request, response: Response,
-                     session: DbSession, principal: CitizensWrite) -> CitizenOut:
-    citizen = logic.register_citizen(session, principal, body, _keys(request))
+             responses={409: {"description": "citizen_exists (the body names the `id`)"},
+                        503: {"description": "service_unavailable: the security service "
+                                             "did not confirm; nothing was registered"}})
+async def register_citizen(body: CitizenCreate, request: Request, response: Response,
+                           session: DbSession, principal: CitizensWrite) -> CitizenOut:
+    citizen = await run_in_threadpool(logic.register_citizen, session, principal, body,
+                                      _keys(request))
+    # Inside the registration's transaction: a police report made before applies to the
+    # citizen from the first placement on, or there is no registration.
+    await clients.announce_registration(clients.gateway_client(request),
+                                        parse_cpr(body.cpr).digits, citizen.id)
     response.headers["ETag"] = logic.etag(citizen)
     return logic.citizen_out(citizen, CitizenStatus.not_enrolled, local_today())
 

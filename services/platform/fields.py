@@ -8,7 +8,9 @@ would refuse the ISO strings of dates, UUIDs and enums too. Instead each field n
 it takes, here, in one place; the schema each type puts in the document is the one of
 its plain type (string/date, string/date-time, integer, number, boolean).
 
-- `Day`: a date written `YYYY-MM-DD`, in a body and in a query string alike.
+- `Day`: a date written `YYYY-MM-DD`, in a body and in a query string alike, in the
+  years 1900 to 2999: the rules count weeks and months past any date they are given,
+  and year 9999 has no week after it.
 - `Timestamp`: an RFC 3339 timestamp with its offset (`Z` or `+01:00`).
 - `BodyInt`, `BodyNumber`, `BodyBool`: a JSON integer, number (an integer too: 37 hours
   is a number) and boolean, never a string or another type.
@@ -28,7 +30,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BeforeValidator, Strict
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Strict
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIMESTAMP = re.compile(
@@ -65,7 +67,16 @@ def _integer_text(value: object) -> object:
     raise ValueError("an integer must be written in decimal digits")
 
 
-Day = Annotated[date, BeforeValidator(_day_text)]
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def _day_in_range(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"a date from {FIRST_DAY} to {LAST_DAY}")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day_text), AfterValidator(_day_in_range)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_text)]
 BodyInt = Annotated[int, Strict()]
 BodyNumber = Annotated[float, Strict()]

@@ -50,6 +50,7 @@ class Scope(StrEnum):
     security_check = "security:check"  # constraints and group checks, for activation
     placements_status = "placements:status"  # active placements, for the security service
     activation_export = "activation:export"  # all activation data on one citizen, for exports
+    threats_link = "threats:link"  # a newly registered citizen, for the security service
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -79,6 +80,8 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.placements_status: "Service: a citizen's active placements",
     Scope.activation_export: "Service: everything the activation service holds on one "
                              "citizen, for the citizens service's export",
+    Scope.threats_link: "Service: a citizen was registered; police reports made before "
+                        "apply to them from now on",
 }
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
@@ -108,7 +111,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.service: frozenset({
         Scope.citizens_status, Scope.citizens_resolve, Scope.contracts_terms,
         Scope.security_check, Scope.placements_status, Scope.reports_read,
-        Scope.activation_export,
+        Scope.activation_export, Scope.threats_link,
     }),
 }
 
@@ -116,7 +119,9 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
 SERVICE_CLIENT_SCOPES: dict[str, frozenset[Scope]] = {
     # activation:export: the activation part of a citizen's export (GET
     # /v1/citizens/{id}/export), read with the citizens service's own token.
-    "citizens": frozenset({Scope.activation_export}),
+    # threats:link: a registration is announced to the security service, so that a
+    # person the police reported before is constrained from the first placement on.
+    "citizens": frozenset({Scope.activation_export, Scope.threats_link}),
     "providers": frozenset(),
     "activation": frozenset({
         # reports:read: full-year persons from the enrolment report, for the cost per

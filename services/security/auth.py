@@ -21,3 +21,5 @@ SecurityCheck = Annotated[Principal, Depends(Authenticator(
     required_scopes={Scope.security_check}))]
 ReferralsRead = Annotated[Principal, Depends(Authenticator(
     required_scopes={Scope.referrals_read}))]
+RegistrationsAnnounce = Annotated[Principal, Depends(Authenticator(
+    required_scopes={Scope.threats_link}))]

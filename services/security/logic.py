@@ -191,6 +191,24 @@ def _subject_for(session: Session, keys: Keys, cpr_digits: str,
     return subject
 
 
+def link_registration(session: Session, principal: Principal, keys: Keys, cpr_digits: str,
+                      citizen_id: uuid.UUID) -> None:
+    """The citizens service has registered this person: what the police reported before
+    (assessments, affiliations in conflicts) applies to the citizen from now on, and the
+    referral is resolved. Nothing is stored for a person the police never reported.
+
+    The citizens service guarantees one citizen per CPR number and announces inside its
+    registration's transaction; a link to another id (a registration that was announced
+    and then not committed) is replaced."""
+    subject = _subject_row(session, keys.cpr_hash(cpr_digits))
+    if subject is None or subject.citizen_id == citizen_id:
+        return
+    _resolve(session, subject, citizen_id, datetime.now(UTC))
+    record_access(session, principal, action="threat_subject.link",
+                  resource=f"threat_subject/{subject.id}", purpose=REFERRAL_HANDLING,
+                  citizen_id=citizen_id)
+
+
 def record_assessment(session: Session, principal: Principal, data: ThreatAssessmentCreate,
                       keys: Keys, citizen_id: uuid.UUID | None,
                       idempotency: IdempotentRequest | None) -> Answer:

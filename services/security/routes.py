@@ -23,7 +23,14 @@ from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from services.platform.scopes import Role
 
 from . import clients, logic
-from .auth import ConstraintsRead, ReferralsRead, SecurityCheck, ThreatsRead, ThreatsWrite
+from .auth import (
+    ConstraintsRead,
+    ReferralsRead,
+    RegistrationsAnnounce,
+    SecurityCheck,
+    ThreatsRead,
+    ThreatsWrite,
+)
 from .measures import MeasurePolicy
 from .models import ReferralStatus
 from .schemas import (
@@ -37,6 +44,7 @@ from .schemas import (
     RecheckOut,
     ReferralFilter,
     ReferralOut,
+    RegistrationIn,
     ThreatAssessmentCreate,
     ThreatAssessmentOut,
 )
@@ -188,6 +196,16 @@ def list_referrals(
     items, next_cursor = logic.list_referrals(session, principal, _keys(request),
                                               status=wanted, limit=limit, cursor=cursor)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post("/referrals/registrations", status_code=status.HTTP_204_NO_CONTENT,
+             summary="A citizen was registered (the citizens service's own client): a "
+                     "police report made before applies to them from now on",
+             description="The answer is the same whether or not the police reported the "
+                         "person: the citizens service learns nothing.")
+def announce_registration(body: RegistrationIn, request: Request, session: DbSession,
+                          principal: RegistrationsAnnounce) -> None:
+    logic.link_registration(session, principal, _keys(request), body.cpr, body.citizen_id)
 
 
 @router.post("/referrals/recheck", response_model=RecheckOut,

@@ -218,3 +218,11 @@ class RecheckOut(BaseModel):
     checked: int
     resolved: int
     still_open: int
+
+
+class RegistrationIn(BaseModel):
+    """The citizens service announces a registration (its own client only)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    cpr: CprNumber
+    citizen_id: uuid.UUID

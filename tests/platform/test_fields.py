@@ -94,6 +94,8 @@ def test_valid_values_pass(client: TestClient) -> None:
     ("day", "2026-11-23\n"),
     ("day", "٢٠٢٦-١١-٢٣"),  # digits, but not ASCII ones
     ("day", ["2026-11-23"]),
+    ("day", "9999-12-31"),  # past the range the rules can count weeks in
+    ("day", "1899-12-31"),
     ("until", 0),
     ("at", 1700000000),
     ("at", "1700000000"),
@@ -123,7 +125,8 @@ def test_query_values_are_text_but_only_the_plain_spelling(client: TestClient) -
     assert response.status_code == 200, response.text
     assert response.json() == {"on": "2026-11-23", "limit": 5}
     assert client.get("/things").json() == {"on": None, "limit": DEFAULT_LIMIT}
-    for on in ("0", "86400", "1700000000", "2026-1-5", "2026-11-23T00:00:00", "20261123"):
+    for on in ("0", "86400", "1700000000", "2026-1-5", "2026-11-23T00:00:00", "20261123",
+               "9999-12-31"):
         response = client.get("/things", params={"on": on})
         body = assert_problem(response, 422, "validation_error")
         assert [error["loc"] for error in body["errors"]] == [["query", "on"]], on

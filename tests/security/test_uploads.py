@@ -18,7 +18,8 @@ from services.platform.settings import ServiceName
 
 from ..support.builders import make_cpr, register
 from ..support.leaks import LeakWitness
-from ..support.system import System
+from ..support.servers import ThreadedServer
+from ..support.system import FACTORIES, System, bearer
 from ..test_gateway import assert_problem
 from .support import assessment, code, constraints, days, note, upload
 
@@ -132,31 +133,33 @@ def test_a_person_reported_again_stays_one_referral(http, callers) -> None:
         first, second]
 
 
-def test_a_referral_resolves_when_the_person_is_registered(http, callers) -> None:
+def test_a_person_reported_before_registration_is_constrained_from_registration_on(
+        http, callers) -> None:
     stranger = unknown()
     upload(http, callers.police, assessment(stranger, level=4))
     other = unknown()
     upload(http, callers.police, assessment(other, level=1))
     referral = next(r for r in referrals(http, callers.caseworker)
                     if r["cpr_masked"] == f"{stranger[:6]}-XXXX")
-    # The unit registers the person; a re-check (or the police's next upload) links them.
+    # Registering the person tells the security service, in the same transaction: the
+    # police's assessment constrains the citizen at once, and the referral is resolved.
     person = register(http, callers.caseworker, cpr=stranger)
-    assert constraints(http, callers.caseworker, person["id"])["measures"] == []
-    checked = http.post("/v1/referrals/recheck", headers=callers.caseworker)
-    assert checked.status_code == 200, checked.text
-    assert checked.json()["resolved"] == 1 and checked.json()["checked"] >= 2
+    assert constraints(http, callers.caseworker, person["id"])["max_group_size"] == 1
     resolved = next(r for r in referrals(http, callers.caseworker, "resolved")
                     if r["id"] == referral["id"])
     assert (resolved["status"], resolved["citizen_id"]) == ("resolved", person["id"])
     assert resolved["resolved_at"] is not None
     assert referral["id"] not in {r["id"] for r in referrals(http, callers.caseworker)}
     assert referral["id"] in {r["id"] for r in referrals(http, callers.caseworker, "all")}
-    # The police's assessment now constrains the citizen.
-    assert constraints(http, callers.caseworker, person["id"])["max_group_size"] == 1
-    assert http.post("/v1/referrals/recheck", headers=callers.caseworker).json()[
-        "resolved"] == 0
+    # Nothing left for a re-check to find; the other person is still unknown.
+    checked = http.post("/v1/referrals/recheck", headers=callers.caseworker)
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["resolved"] == 0 and checked.json()["still_open"] >= 1
+    # A person the police never reported: the registration links nothing.
+    plain = known(http, callers)
+    assert constraints(http, callers.caseworker, plain["id"])["measures"] == []
 
-    # The police's next upload resolves a referral by itself.
+    # The police's next upload after the registration applies too.
     later = unknown()
     upload(http, callers.police, assessment(later, level=3))
     registered = register(http, callers.caseworker, cpr=later)
@@ -164,6 +167,25 @@ def test_a_referral_resolves_when_the_person_is_registered(http, callers) -> Non
     assert constraints(http, callers.caseworker, registered["id"])["measures"] == [
         "small_group", "two_staff", "notify_police"]
     assert len(history(http, callers, citizen_id=registered["id"])) == 2
+
+
+def test_the_registration_announcement_is_the_citizens_services_alone(
+        http, callers, system) -> None:
+    """Only the citizens service's narrow scope may link a person to a police report,
+    and its answer is the same whether or not the police reported the person."""
+    stranger = unknown()
+    upload(http, callers.police, assessment(stranger, level=4))
+    body = {"cpr": stranger, "citizen_id": str(uuid.uuid4())}
+    for who in (callers.caseworker, callers.security_officer, callers.police):
+        refused = http.post("/v1/referrals/registrations", json=body, headers=who)
+        assert refused.status_code == 403, refused.text
+    assert next(r for r in referrals(http, callers.caseworker)
+                if r["cpr_masked"] == f"{stranger[:6]}-XXXX")["status"] == "open"
+    link = bearer(system.token_for("service", scopes=["threats:link"]))
+    for cpr in (stranger, unknown()):
+        answer = http.post("/v1/referrals/registrations", json={
+            "cpr": cpr, "citizen_id": str(uuid.uuid4())}, headers=link)
+        assert (answer.status_code, answer.content) == (204, b"")
 
 
 # Idempotency -------------------------------------------------------------------------------
@@ -360,3 +382,25 @@ def test_no_cpr_in_any_response_or_log() -> None:
     """Runs last in this module: every body this module saw, and every log record."""
     WITNESS.assert_never_saw(
         [form for cpr in USED_CPRS for form in (cpr, f"{cpr[:6]}-{cpr[6:]}")])
+
+
+def test_no_registration_while_the_security_service_cannot_be_told(
+        http, callers, system: System) -> None:
+    """Fail closed: a citizen is never registered unseen by the security service."""
+    stranger = unknown()
+    upload(http, callers.police, assessment(stranger, level=4))
+    service = ServiceName.security
+    system.servers[service].stop()
+    try:
+        refused = http.post("/v1/citizens", headers=callers.caseworker, json={
+            "cpr": stranger, "name": "Test Person", "benefit": "kontanthjaelp",
+            "readiness": "jobparat"})
+        assert_problem(refused, 503, "service_unavailable")
+    finally:
+        app = FACTORIES[service](system.service_settings(service, system.shared))
+        system.servers[service] = ThreadedServer(app, system.ports[service]).start()
+    lookup = http.post("/v1/citizens/lookup", json={"cpr": stranger},
+                       headers=callers.caseworker)
+    assert lookup.status_code == 404, "nothing was registered"
+    person = register(http, callers.caseworker, cpr=stranger)
+    assert constraints(http, callers.caseworker, person["id"])["max_group_size"] == 1
