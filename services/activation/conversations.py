@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import Session, select
 
 from services.platform.clock import LOCAL_ZONE
+from services.platform.pagination import page_of
 from services.platform.problems import Conflict, NotFound
 from services.platform.tokens import Principal
 
@@ -38,31 +39,33 @@ def local_day(moment: datetime) -> date:
 
 
 def due_list(session: Session, principal: Principal, monday: date,
-             enrolled: list[uuid.UUID]) -> list[tuple[uuid.UUID, ConversationStatus,
-                                                      uuid.UUID | None]]:
-    """For each citizen enrolled in the week with no activation hours in it: the
-    conversation's status that week (the latest booking counts)."""
+             enrolled: list[uuid.UUID], *, limit: int, cursor: str | None
+             ) -> tuple[list[tuple[uuid.UUID, ConversationStatus, uuid.UUID | None]],
+                        str | None]:
+    """A page, in citizen id order, of the citizens enrolled in the week with no activation
+    hours in it: each with the conversation's status that week (the latest booking
+    counts). Only the citizens on the page are looked at, and audited."""
     sunday = monday + timedelta(days=6)
     label = week_label(monday)
     active = {p.citizen_id for p in session.exec(select(Placement).where(
         Placement.citizen_id.in_(enrolled),  # type: ignore[attr-defined]
         Placement.starts_on <= sunday)) if occupies(p, monday, sunday)}
+    page, next_cursor = page_of((c for c in enrolled if c not in active), lambda c: c,
+                                limit=limit, cursor=cursor)
     booked: dict[uuid.UUID, Conversation] = {}
     for conversation in session.exec(select(Conversation).where(
             Conversation.week == label,
-            Conversation.citizen_id.in_(enrolled)).order_by(  # type: ignore[attr-defined]
+            Conversation.citizen_id.in_(page)).order_by(  # type: ignore[attr-defined]
             Conversation.booked_at)):
         booked[conversation.citizen_id] = conversation
     result = []
-    for citizen_id in enrolled:
-        if citizen_id in active:
-            continue
+    for citizen_id in page:
         audit_citizen(session, principal, "conversation.due", citizen_id)
         conversation = booked.get(citizen_id)
         result.append((citizen_id,
                        status_of(conversation) if conversation else ConversationStatus.due,
                        conversation.id if conversation else None))
-    return result
+    return result, next_cursor
 
 
 def book(session: Session, principal: Principal, data: ConversationIn) -> Conversation:

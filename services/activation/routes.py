@@ -324,15 +324,17 @@ def conversation_out(c: Conversation) -> ConversationOut:
 def conversations_due(
     week: Annotated[str, Query(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"])],
     request: Request, session: DbSession, principal: SanctionsRead,
+    limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
 ) -> dict[str, object]:
     try:
         monday = parse_week(week)
     except ValueError as exc:
         raise Unprocessable(str(exc)) from None
     enrolled = _neighbours(request).enrolled_during(monday, monday + timedelta(days=6))
-    rows = conversations.due_list(session, principal, monday, enrolled)
+    rows, next_cursor = conversations.due_list(session, principal, monday, enrolled,
+                                               limit=limit, cursor=cursor)
     return {"items": [ConversationDue(citizen_id=c, week=week, status=s, conversation_id=i)
-                      for c, s, i in rows], "next_cursor": None}
+                      for c, s, i in rows], "next_cursor": next_cursor}
 
 
 @router.post("/conversations", status_code=status.HTTP_201_CREATED,

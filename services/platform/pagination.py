@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -73,15 +74,33 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, columns: tuple[ColumnElement[Any], ...]) -> list[Any]:
+def _decode(cursor: str, types: list[type]) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
-        if not isinstance(values, list) or len(values) != len(columns):
+        if not isinstance(values, list) or len(values) != len(types):
             raise ValueError("shape")
-        return [_from_json(v, _python_type(c)) for v, c in zip(values, columns, strict=True)]
+        return [_from_json(v, t) for v, t in zip(values, types, strict=True)]
     except (ValueError, TypeError, NotImplementedError) as exc:
         raise InvalidCursor("The cursor is not one this list gave out.") from exc
+
+
+def decode_cursor(cursor: str, columns: tuple[ColumnElement[Any], ...]) -> list[Any]:
+    return _decode(cursor, [_python_type(c) for c in columns])
+
+
+def page_of(items: Iterable[T], key: Callable[[T], uuid.UUID], *, limit: int,
+            cursor: str | None) -> tuple[list[T], str | None]:
+    """A page of a list made in memory (from another service's answer), in the order of
+    `key`, a unique id: the same cursors as `paginate`."""
+    ordered = sorted(items, key=key)
+    if cursor:
+        after = _decode(cursor, [uuid.UUID])[0]
+        ordered = [item for item in ordered if key(item) > after]
+    if len(ordered) <= limit:
+        return ordered, None
+    page = ordered[:limit]
+    return page, encode_cursor([key(page[-1])])
 
 
 def paginate(

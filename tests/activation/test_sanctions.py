@@ -213,6 +213,38 @@ def test_guidance_is_recorded_when_given(http, ctx) -> None:
 
 
 # Conversations -----------------------------------------------------------------------------
+def due_items(http, headers: dict[str, str], monday: date, limit: int = 500) -> list[dict]:
+    """Every page of the week's due list."""
+    items: list[dict] = []
+    cursor = None
+    while True:
+        response = http.get("/v1/conversations/due", headers=headers, params={
+            "week": week_label(monday), "limit": limit, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        items += response.json()["items"]
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def test_the_due_list_comes_in_pages(http, ctx) -> None:
+    cw = ctx["caseworker"]
+    for _ in range(3):
+        enrolled_citizen(http, cw, enrolled_on="2025-01-06")
+    monday = monday_of(TODAY) - timedelta(days=7)
+    whole = due_items(http, cw, monday)
+    assert len(whole) >= 3
+    first = http.get("/v1/conversations/due", headers=cw,
+                     params={"week": week_label(monday), "limit": 2}).json()
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    paged = due_items(http, cw, monday, limit=2)
+    assert [i["citizen_id"] for i in paged] == [i["citizen_id"] for i in whole]
+    assert len({i["citizen_id"] for i in paged}) == len(paged)
+    assert [i["citizen_id"] for i in paged] == sorted(i["citizen_id"] for i in paged)
+    assert_problem(http.get("/v1/conversations/due", headers=cw, params={
+        "week": week_label(monday), "cursor": "not-a-cursor"}), 422, "invalid_cursor")
+
+
 def test_conversation_states_across_weeks(http, ctx) -> None:
     cw = ctx["caseworker"]
     idle = enrolled_citizen(http, cw, enrolled_on="2025-01-06")
@@ -224,10 +256,7 @@ def test_conversation_states_across_weeks(http, ctx) -> None:
                  ends_on=(last_week + timedelta(days=6)).isoformat()).status_code == 201
 
     def due(monday: date) -> dict[str, str]:
-        response = http.get("/v1/conversations/due", params={"week": week_label(monday)},
-                            headers=cw)
-        assert response.status_code == 200, response.text
-        return {i["citizen_id"]: i["status"] for i in response.json()["items"]}
+        return {i["citizen_id"]: i["status"] for i in due_items(http, cw, monday)}
 
     assert due(last_week)[idle["id"]] == "due"
     assert busy["id"] not in due(last_week)  # in activation that week
