@@ -177,6 +177,7 @@ class SanctionDecision(SQLModel, table=True):
     reasonable_excuse: bool
     deduction_days: int
     justification: str = Field(max_length=4000)
+    legal_basis: str | None = Field(default=None, max_length=300)
     replaces_id: uuid.UUID | None = Field(default=None, unique=True)
     decided_by: str = Field(max_length=200)
     decided_at: datetime = Timestamp()

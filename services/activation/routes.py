@@ -245,8 +245,9 @@ def case_detail(session, case: SanctionCase) -> SanctionCaseDetail:  # type: ign
         decisions=[DecisionOut(id=d.id, outcome=d.outcome,
                                reasonable_excuse=d.reasonable_excuse,
                                deduction_days=d.deduction_days, justification=d.justification,
-                               replaces=d.replaces_id, decided_by=d.decided_by,
-                               decided_at=d.decided_at) for d in decisions])
+                               legal_basis=d.legal_basis, replaces=d.replaces_id,
+                               decided_by=d.decided_by, decided_at=d.decided_at)
+                   for d in decisions])
 
 
 @router.get("/sanction-cases", response_model=Page[SanctionCaseOut],

@@ -192,6 +192,11 @@ def decide(session: Session, principal: Principal, case_id: uuid.UUID, data: Dec
     if data.outcome.value == "sanction":
         if today > case.decide_by:
             raise DeadlinePassed(f"A deduction had to be made by {case.decide_by}.")
+        # The hearing (forvaltningsloven §19) gives the citizen until `respond_by` to
+        # answer: no sanction before that day has passed. No sanction is always possible.
+        if case.hearing_respond_by is not None and today <= case.hearing_respond_by:
+            raise HearingRequired(f"The citizen may respond to the hearing until "
+                                  f"{case.hearing_respond_by}; no sanction before then.")
         guidance = session.exec(select(RightsGuidance).where(
             RightsGuidance.citizen_id == case.citizen_id,
             RightsGuidance.given_on <= case.occurred_on)).all()
@@ -204,7 +209,7 @@ def decide(session: Session, principal: Principal, case_id: uuid.UUID, data: Dec
     session.add(SanctionDecision(
         case_id=case.id, outcome=data.outcome.value, reasonable_excuse=data.reasonable_excuse,
         deduction_days=data.deduction_days, justification=data.justification,
-        replaces_id=data.replaces, decided_by=principal.client_id,
+        legal_basis=data.legal_basis, replaces_id=data.replaces, decided_by=principal.client_id,
         decided_at=datetime.now(UTC)))
     case.status = "decided"
     session.add(case)

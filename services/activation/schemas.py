@@ -265,6 +265,11 @@ class DecisionIn(BaseModel):
     deduction_days: Annotated[BodyInt, Field(ge=0, le=366)]
     justification: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                                     max_length=4000)]
+    # DOMAIN.md: the decision records its legal basis. Optional, because API.md's body
+    # does not name it and outside systems are written against API.md.
+    legal_basis: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                  max_length=300)] | None = Field(
+        default=None, examples=["aktivloven § 36"])
     replaces: uuid.UUID | None = None  # the decision this one corrects
 
     @model_validator(mode="after")
@@ -292,6 +297,7 @@ class DecisionOut(BaseModel):
     reasonable_excuse: bool
     deduction_days: int
     justification: str
+    legal_basis: str | None
     replaces: uuid.UUID | None
     decided_by: str
     decided_at: datetime

@@ -107,7 +107,7 @@ def test_monthly_share_sanctioned(system: System, data) -> None:
         placement = place(http, cw, citizen["id"], data["contract"]["id"], weekly_hours=5,
                           starts_on=(TODAY - timedelta(days=10)).isoformat(),
                           ends_on=(TODAY + timedelta(days=10)).isoformat()).json()
-        day = (TODAY - timedelta(days=1)).isoformat()
+        day = (TODAY - timedelta(days=3)).isoformat()
         assert http.post("/v1/attendance", headers=data["provider_token"], json={"records": [
             {"placement_id": placement["id"], "date": day, "status": "absent_unexcused"}]}
         ).status_code == 200
@@ -118,8 +118,9 @@ def test_monthly_share_sanctioned(system: System, data) -> None:
         http.post("/v1/rights-guidance", headers=cw, json={
             "citizen_id": citizen["id"], "given_on": (TODAY - timedelta(days=30)).isoformat(),
             "channel": "letter"})
+        # The citizen's time to respond has passed: a sanction may be decided.
         http.post(f"/v1/sanction-cases/{case['id']}/hearing", headers=cw, json={
-            "sent_on": TODAY.isoformat(), "respond_by": (TODAY + timedelta(7)).isoformat()})
+            "sent_on": day, "respond_by": (TODAY - timedelta(1)).isoformat()})
         decided = http.post(f"/v1/sanction-cases/{case['id']}/decision", headers=cw, json={
             "outcome": "sanction", "reasonable_excuse": False, "deduction_days": 1,
             "justification": "No excuse given."})

@@ -16,7 +16,9 @@ from ..support.system import System, bearer
 from ..test_gateway import assert_problem
 
 TODAY = local_today()
-YESTERDAY = TODAY - timedelta(days=1)
+# The absence the cases are about: far enough back for a hearing whose time to respond
+# has passed (a sanction must wait for it).
+EVENT = TODAY - timedelta(days=3)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def http(system: System):
         yield client
 
 
-def absence_case(http, ctx, *, readiness: str = "jobparat", day: date = YESTERDAY) -> dict:
+def absence_case(http, ctx, *, readiness: str = "jobparat", day: date = EVENT) -> dict:
     cw = ctx["caseworker"]
     citizen = enrolled_citizen(http, cw, readiness=readiness, enrolled_on="2025-01-06")
     placement = place(http, cw, citizen["id"], ctx["contract"]["id"], weekly_hours=10,
@@ -60,10 +62,12 @@ def guidance(http, ctx, citizen_id: str, given_on: date) -> None:
     assert response.status_code == 201, response.text
 
 
-def hearing(http, ctx, case: dict) -> None:
+def hearing(http, ctx, case: dict, respond_by: date | None = None) -> None:
+    """Sent on the day of the event; by default the citizen's time to respond has passed."""
+    sent_on = date.fromisoformat(case["occurred_on"])
     response = http.post(f"/v1/sanction-cases/{case['id']}/hearing", headers=ctx["caseworker"],
-                         json={"sent_on": TODAY.isoformat(),
-                               "respond_by": (TODAY + timedelta(days=14)).isoformat()})
+                         json={"sent_on": sent_on.isoformat(), "respond_by": (
+                             respond_by or sent_on + timedelta(days=1)).isoformat()})
     assert response.status_code == 200, response.text
 
 
@@ -73,7 +77,7 @@ SANCTION = {"outcome": "sanction", "reasonable_excuse": False, "deduction_days":
 
 def test_the_case_shows_its_deadline(http, ctx) -> None:
     case = absence_case(http, ctx)
-    assert case["decide_by"] == decide_by(YESTERDAY).isoformat()
+    assert case["decide_by"] == decide_by(EVENT).isoformat()
     assert case["status"] == "open" and case["kind"] == "activation_absence"
 
 
@@ -91,6 +95,22 @@ def test_hearing_comes_before_any_decision(http, ctx) -> None:
     assert decided.json()["status"] == "decided"
 
 
+def test_no_sanction_while_the_citizen_may_still_respond(http, ctx) -> None:
+    case = absence_case(http, ctx)
+    guidance(http, ctx, case["citizen_id"], EVENT - timedelta(days=10))
+    hearing(http, ctx, case, respond_by=TODAY)  # the citizen may answer until today's end
+    url = f"/v1/sanction-cases/{case['id']}/decision"
+    refused = assert_problem(http.post(url, headers=ctx["caseworker"], json=SANCTION), 409,
+                             "hearing_required")
+    assert TODAY.isoformat() in refused["detail"]
+    no = {"outcome": "no_sanction", "reasonable_excuse": True, "deduction_days": 0,
+          "justification": "The citizen's answer showed an excuse.",
+          "legal_basis": "aktivloven § 36"}
+    decided = http.post(url, headers=ctx["caseworker"], json=no)
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["decisions"][0]["legal_basis"] == "aktivloven § 36"
+
+
 def test_guidance_must_be_in_force_on_the_day(http, ctx) -> None:
     case = absence_case(http, ctx)
     hearing(http, ctx, case)
@@ -99,10 +119,10 @@ def test_guidance_must_be_in_force_on_the_day(http, ctx) -> None:
                    "guidance_missing")
     # Given after the event, or expired before it: still missing.
     guidance(http, ctx, case["citizen_id"], TODAY)
-    guidance(http, ctx, case["citizen_id"], YESTERDAY - timedelta(days=200))
+    guidance(http, ctx, case["citizen_id"], EVENT - timedelta(days=200))
     assert_problem(http.post(url, headers=ctx["caseworker"], json=SANCTION), 409,
                    "guidance_missing")
-    guidance(http, ctx, case["citizen_id"], YESTERDAY - timedelta(days=100))
+    guidance(http, ctx, case["citizen_id"], EVENT - timedelta(days=100))
     decided = http.post(url, headers=ctx["caseworker"], json=SANCTION)
     assert decided.status_code == 200, decided.text
     decision = decided.json()["decisions"][0]
@@ -112,7 +132,7 @@ def test_guidance_must_be_in_force_on_the_day(http, ctx) -> None:
 
 def test_activity_ready_citizens_must_be_sought_first(http, ctx) -> None:
     case = absence_case(http, ctx, readiness="aktivitetsparat")
-    guidance(http, ctx, case["citizen_id"], YESTERDAY - timedelta(days=10))
+    guidance(http, ctx, case["citizen_id"], EVENT - timedelta(days=10))
     hearing(http, ctx, case)
     url = f"/v1/sanction-cases/{case['id']}/decision"
     assert_problem(http.post(url, headers=ctx["caseworker"], json=SANCTION), 409,
@@ -141,7 +161,7 @@ def test_no_sanction_after_the_deadline(http, ctx) -> None:
 
 def test_a_decision_is_never_changed_only_replaced(http, ctx) -> None:
     case = absence_case(http, ctx)
-    guidance(http, ctx, case["citizen_id"], YESTERDAY - timedelta(days=10))
+    guidance(http, ctx, case["citizen_id"], EVENT - timedelta(days=10))
     hearing(http, ctx, case)
     url = f"/v1/sanction-cases/{case['id']}/decision"
     first = http.post(url, headers=ctx["caseworker"], json=SANCTION).json()["decisions"][0]
@@ -174,7 +194,7 @@ def test_decision_bodies_are_checked(http, ctx) -> None:
 
 
 def test_case_list_is_sorted_by_deadline_and_filtered(http, ctx) -> None:
-    absence_case(http, ctx, day=YESTERDAY)
+    absence_case(http, ctx, day=EVENT)
     absence_case(http, ctx, day=date(2025, 3, 5))
     items = http.get("/v1/sanction-cases", params={"status": "open", "limit": 500},
                      headers=ctx["caseworker"]).json()["items"]

@@ -160,6 +160,8 @@ def last_day(p: Placement) -> date:
     return p.ended_on - ONE_DAY if p.ended_on else p.ends_on
 
 
+# A hearing whose time to respond has passed, so that a sanction may follow it at once.
+HEARING = {"sent_on": day(-15), "respond_by": day(-1)}
 HOURS = st.sampled_from([5, 7.5, 10, 15, 20])
 CAPS = st.sampled_from([0, 5, 10, 15, 20, 25, 37])
 START_CAPS = st.sampled_from([None, 10, 20, 30, 37])
@@ -358,7 +360,7 @@ class ActivationMachine(RuleBasedStateMachine):
         case = self.draw_case(data)
         if case is not None:
             expect(self.call("caseworker", "POST", f"/v1/sanction-cases/{case.id}/hearing",
-                             json={"sent_on": day(0), "respond_by": day(14)},
+                             json=HEARING,
                              citizen_id=str(case.citizen_id), service=ServiceName.activation),
                    "200", "case_closed")
 
@@ -390,7 +392,7 @@ class ActivationMachine(RuleBasedStateMachine):
         case = self.draw_case(data)
         if case is not None:
             expect(self.call("caseworker", "POST", f"/v1/sanction-cases/{case.id}/hearing",
-                             json={"sent_on": day(0), "respond_by": day(14)},
+                             json=HEARING,
                              citizen_id=str(case.citizen_id), service=ServiceName.activation),
                    "200", "case_closed")
             self.decision(case, sanction, replace=False)
