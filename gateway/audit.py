@@ -176,7 +176,8 @@ def decode_cursor(cursor: str) -> SortKey:
             raise ValueError("shape")
         return at.astimezone(UTC), ServiceName(service).value, seq
     except (ValueError, TypeError, OverflowError) as exc:
-        raise InvalidCursor("The cursor is not one this list gave out.") from exc
+        raise InvalidCursor("The cursor is not one this list gave out.",
+                            loc=("query", "cursor")) from exc
 
 
 def after_for(service: str, cursor: SortKey | None) -> tuple[datetime, int] | None:

@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from services.platform.clock import LOCAL_ZONE
+from services.platform.fields import FIRST_DAY, LAST_DAY
 from services.platform.sqldates import day, days_between, greatest, least
 
 from .models import AttendanceRecord, HoursCap, Placement, SanctionCase, SanctionDecision
@@ -89,10 +90,10 @@ def month_bounds(month: str) -> tuple[date, date]:
     year, number = (int(part) for part in month.split("-"))
     first = date(year, number, 1)
     last = date(year, number, calendar.monthrange(year, number)[1])
-    # The report counts from the month's first local midnight to the next month's, in
-    # UTC: the calendar's first and last month have no such bounds.
-    if first == date.min or last == date.max:
-        raise ValueError("the month is out of range")
+    # The dates every service takes (services.platform.fields.Day): the citizens service
+    # is asked who was enrolled in the month.
+    if first < FIRST_DAY or last > LAST_DAY:
+        raise ValueError(f"a month from {FIRST_DAY} to {LAST_DAY}")
     return first, last
 
 

@@ -327,10 +327,7 @@ def conversations_due(
     request: Request, session: DbSession, principal: SanctionsRead,
     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
 ) -> dict[str, object]:
-    try:
-        monday = parse_week(week)
-    except ValueError as exc:
-        raise Unprocessable(str(exc)) from None
+    monday = _week(week)
     enrolled = _neighbours(request).enrolled_during(monday, monday + timedelta(days=6))
     rows, next_cursor = conversations.due_list(session, principal, monday, enrolled,
                                                limit=limit, cursor=cursor)
@@ -377,7 +374,7 @@ def _week(label: str) -> date:
     try:
         return parse_week(label)
     except ValueError as exc:
-        raise Unprocessable(str(exc)) from None
+        raise Unprocessable(str(exc), loc=("query", "week")) from None
 
 
 @router.get("/reports/activation", response_model=ActivationReport, tags=["reports"])
@@ -399,7 +396,7 @@ def sanction_share_report(
     try:
         first, last = reports.month_bounds(month)
     except ValueError:  # e.g. year 0000: matches the pattern, is no calendar month
-        raise Unprocessable("month is not a calendar month.") from None
+        raise Unprocessable("month is not a calendar month.", loc=("query", "month")) from None
     enrolled = _neighbours(request).enrolled_during(first, last)
     return reports.sanction_share_report(session, month, first, last, enrolled)
 

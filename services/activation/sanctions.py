@@ -221,7 +221,8 @@ def give_guidance(session: Session, principal: Principal, data: GuidanceIn,
                   today: date) -> RightsGuidance:
     audit_citizen(session, principal, "rights_guidance.record", data.citizen_id)
     if data.given_on > today:
-        raise Unprocessable("Guidance is recorded once it has been given.")
+        raise Unprocessable("Guidance is recorded once it has been given.",
+                            loc=("body", "given_on"))
     guidance = RightsGuidance(citizen_id=data.citizen_id, given_on=data.given_on,
                               channel=data.channel.value, given_by=principal.client_id,
                               recorded_at=datetime.now(UTC))

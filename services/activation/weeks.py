@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 
+from services.platform.fields import FIRST_DAY, LAST_DAY
+
 # ASCII digits only: the document's pattern `\d` is [0-9] (JSON Schema regexes are
 # ECMA-262), where Python's and pydantic's `\d` take any script's digits too.
 _ISO_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
@@ -26,8 +28,10 @@ def parse_week(label: str) -> date:
     if match is None:
         raise ValueError("an ISO week is written YYYY-Www, e.g. 2026-W48")
     monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
-    if monday > date.max - timedelta(days=7):  # 9999-W52: its Sunday is past the calendar
-        raise ValueError("the week is out of range")
+    # The dates every service takes (services.platform.fields.Day): the citizens service
+    # is asked who was enrolled in the week.
+    if not FIRST_DAY <= monday <= LAST_DAY - timedelta(days=6):
+        raise ValueError(f"a week from {FIRST_DAY} to {LAST_DAY}")
     return monday
 
 

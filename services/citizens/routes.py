@@ -184,5 +184,5 @@ def report(session: DbSession, _: ReportsRead,
            as_of: Annotated[Day | None, Query(description="default: today")] = None
            ) -> EnrolmentReport:
     if as_of == date.max:  # the report counts up to the day after, past the calendar
-        raise Unprocessable("as_of is out of range.")
+        raise Unprocessable("as_of is out of range.", loc=("query", "as_of"))
     return enrolment_report(session, as_of or local_today())

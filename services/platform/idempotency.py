@@ -56,7 +56,8 @@ def claim_idempotency_key(
     """Claim `key` for this request. Returns the stored answer when it was used before
     with the same request, None when the caller should go on and do the work."""
     if not _VALID_KEY.match(key):
-        raise Unprocessable("Idempotency-Key must be 1-200 visible ASCII characters.")
+        raise Unprocessable("Idempotency-Key must be 1-200 visible ASCII characters.",
+                            loc=("header", "Idempotency-Key"))
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (

@@ -82,7 +82,8 @@ def _decode(cursor: str, types: list[type]) -> list[Any]:
             raise ValueError("shape")
         return [_from_json(v, t) for v, t in zip(values, types, strict=True)]
     except (ValueError, TypeError, NotImplementedError) as exc:
-        raise InvalidCursor("The cursor is not one this list gave out.") from exc
+        raise InvalidCursor("The cursor is not one this list gave out.",
+                            loc=("query", "cursor")) from exc
 
 
 def decode_cursor(cursor: str, columns: tuple[ColumnElement[Any], ...]) -> list[Any]:

@@ -70,7 +70,16 @@ class PayloadTooLarge(DomainError):
 
 
 class Unprocessable(DomainError):
+    """422 `validation_error`. Like pydantic's refusals, it always carries `errors`, a
+    list of {loc, type, msg}; `loc` names the field when the raiser gives it."""
+
     status, code, title = 422, "validation_error", "The request is not valid"
+
+    def __init__(self, detail: str | None = None, *, loc: tuple[str, ...] = (),
+                 **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.extra.setdefault("errors", [{"loc": list(loc), "type": "value_error",
+                                          "msg": self.detail}])
 
 
 class RateLimited(DomainError):

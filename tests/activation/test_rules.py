@@ -59,20 +59,22 @@ def test_iso_weeks() -> None:
     assert parse_week("2026-W48") == date(2026, 11, 23)
     assert list(mondays(date(2026, 12, 31), date(2027, 1, 4))) == [date(2026, 12, 28),
                                                                    date(2027, 1, 4)]
-    assert parse_week("9999-W51") == date(9999, 12, 20)
-    # ASCII digits, as the document's pattern means them; no trailing newline; 9999-W52's
-    # Sunday is past the calendar.
-    for bad in ("2026-48", "2026-W54", "2025-W53", "٢٠٢٦-W٤٨", "2026-W48\n", "9999-W52"):
+    assert parse_week("2999-W52") == date(2999, 12, 23)
+    assert parse_week("1900-W01") == date(1900, 1, 1)
+    # ASCII digits, as the document's pattern means them; no trailing newline; only weeks
+    # whose days every service takes (1900 to 2999).
+    for bad in ("2026-48", "2026-W54", "2025-W53", "٢٠٢٦-W٤٨", "2026-W48\n", "9999-W52",
+                "0123-W45", "1899-W52", "3000-W01"):
         with pytest.raises(ValueError):
             parse_week(bad)
 
 
 def test_months() -> None:
     assert month_bounds("2028-02") == (date(2028, 2, 1), date(2028, 2, 29))
-    assert month_bounds("0001-02") == (date(1, 2, 1), date(1, 2, 28))
-    # The calendar's first and last month have no bounds in UTC (see month_bounds).
+    assert month_bounds("1900-02") == (date(1900, 2, 1), date(1900, 2, 28))
+    # Only months whose days every service takes (1900 to 2999).
     for bad in ("2026-13", "0000-01", "2026-1", "٢٠٢٦-11", "2026-11\n", "0001-01",
-                "9999-12"):
+                "0001-02", "9999-12", "1899-12", "3000-01"):
         with pytest.raises(ValueError):
             month_bounds(bad)
 

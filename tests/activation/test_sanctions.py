@@ -306,5 +306,6 @@ def test_conversation_states_across_weeks(http, ctx) -> None:
                      headers=cw).json()["items"]
     assert [(c["kind"], c["status"], c["conversation_id"]) for c in cases] == [
         ("missed_conversation", "open", missed["id"])]
-    assert_problem(http.get("/v1/conversations/due", params={"week": "2026-W60"},
-                            headers=cw), 422, "validation_error")
+    refused = assert_problem(http.get("/v1/conversations/due", params={"week": "2026-W60"},
+                                      headers=cw), 422, "validation_error")
+    assert [e["loc"] for e in refused["errors"]] == [["query", "week"]]
