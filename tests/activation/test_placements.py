@@ -4,6 +4,7 @@ with the real citizens, providers and security services behind it."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import uuid
 from datetime import date, timedelta
 
@@ -13,6 +14,7 @@ import pytest
 from services.platform.clock import local_today
 
 from ..support.builders import enrolled_citizen, make_contract, make_provider, place, register
+from ..support.holds import group_checks_held
 from ..support.system import System, bearer
 from ..test_gateway import assert_problem
 
@@ -239,22 +241,33 @@ def test_providers_see_only_their_own(system: System, http, ctx) -> None:
 
 
 # Concurrency ------------------------------------------------------------------------------
-def _concurrently(system: System, calls: list) -> list[httpx.Response]:
+def _concurrently(system: System, calls: list, *, held: bool = False
+                  ) -> list[httpx.Response]:
+    """`held`: every call is held inside its race window (`group_checks_held`)."""
     def run(call) -> httpx.Response:
         with httpx.Client(base_url=system.url, timeout=120) as client:
             return call(client)
 
-    with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
+    with (concurrent.futures.ThreadPoolExecutor(len(calls)) as pool,
+          group_checks_held(system) if held else contextlib.nullcontext() as all_waiting):
+        futures = [pool.submit(run, call) for call in calls]
+        if all_waiting is not None:
+            all_waiting(len(calls))
+    return [future.result() for future in futures]
 
 
 def test_concurrent_placements_never_exceed_the_cap(system: System, http, ctx) -> None:
     cw = ctx["caseworker"]
     citizen = enrolled_citizen(http, cw, cap=30)
-    calls = [lambda c: place(c, cw, citizen["id"], ctx["contract"]["id"], weekly_hours=7.5,
-                             starts_on="2025-03-03", ends_on="2025-03-30")
-             for _ in range(12)]
-    responses = _concurrently(system, calls)
+    # A contract for each: on one contract its seat lock alone would queue them all.
+    contracts = [make_contract(http, ctx["admin"], ctx["provider"]["id"]) for _ in range(8)]
+    calls = [lambda c, contract_id=contract["id"]: place(
+                 c, cw, citizen["id"], contract_id, weekly_hours=7.5, starts_on="2025-03-03",
+                 ends_on="2025-03-30")
+             for contract in contracts]
+    # Held until all have read the citizen's hours or wait for the cap's lock: without
+    # that lock all of them see 0 hours and all get in.
+    responses = _concurrently(system, calls, held=True)
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(201) == 4, [r.text for r in responses if r.status_code != 201][:2]
     assert all(r.json()["code"] == "hours_cap_exceeded" for r in responses
