@@ -38,6 +38,7 @@ class ContractTerms:
 class GroupDecision:
     allowed: bool
     measure: str | None
+    site_members_needed: bool = False  # ask again, with everyone at the place then
 
 
 class Neighbours:
@@ -98,14 +99,18 @@ class Neighbours:
 
     def group_check(self, citizen_id: uuid.UUID, *, member_ids: list[uuid.UUID],
                     cohort_max_size: int | None, contract_max_threat_level: int,
-                    on: date) -> GroupDecision:
+                    on: date, site_member_ids: list[uuid.UUID] | None = None
+                    ) -> GroupDecision:
         payload: dict[str, Any] = {
             "citizen_id": str(citizen_id), "member_ids": [str(m) for m in member_ids],
             "cohort_max_size": cohort_max_size,
             "contract_max_threat_level": contract_max_threat_level, "on": on.isoformat()}
+        if site_member_ids is not None:
+            payload["site_member_ids"] = [str(m) for m in site_member_ids]
         response = self.gateway.request("POST", "/v1/group-checks",
                                         scope=Scope.security_check, json=payload)
         if response.status_code != 200:  # fail closed: no answer, no placement
             raise ServiceUnavailable("The security service gave no answer on the measures.")
         body = response.json()
-        return GroupDecision(allowed=bool(body["allowed"]), measure=body.get("measure"))
+        return GroupDecision(allowed=bool(body["allowed"]), measure=body.get("measure"),
+                             site_members_needed=body.get("site_members_needed") is True)

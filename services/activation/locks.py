@@ -1,10 +1,13 @@
 """Row locks that serialise what must not race. Always taken in this order, so two
-transactions never wait for each other in a circle: citizen's cap, contract, cohort."""
+transactions never wait for each other in a circle: citizen's cap, contract, cohort, and
+last the place (the provider), only by placements that must look at everyone there."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, select
 
@@ -25,3 +28,13 @@ def lock_row(session: Session, model: type[SQLModel], **key: Any) -> Any:
     for name, value in key.items():
         statement = statement.where(getattr(model, name) == value)
     return session.exec(statement).first()
+
+
+def lock_site(session: Session, provider_id: uuid.UUID) -> None:
+    """Serialise the placements at one provider that check who else is there (PostgreSQL:
+    a transaction-scoped advisory lock keyed by the provider; SQLite: BEGIN IMMEDIATE
+    already). Two rivals placed at once under different contracts would otherwise each
+    miss the other."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(provider_id.bytes[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

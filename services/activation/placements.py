@@ -24,8 +24,8 @@ from services.platform.vocabulary import OfferType
 
 from .audit import audit_citizen
 from .caps import citizen_placements, lock_cap
-from .clients import ContractTerms, Neighbours
-from .locks import insert_if_absent, lock_row
+from .clients import ContractTerms, GroupDecision, Neighbours
+from .locks import insert_if_absent, lock_row, lock_site
 from .models import Cohort, ContractSeats, HoursCap, Placement
 from .schedule import first_week_over, last_day, most_concurrent, occupies
 from .schemas import CohortCreate, PlacementCreate, PlacementEnd, to_tenths
@@ -223,10 +223,20 @@ def create_placement(session: Session, principal: Principal, data: PlacementCrea
 
     member_ids = sorted({p.citizen_id for p in members if occupies(p, first, last)}
                         - {data.citizen_id}) if cohort is not None else []
-    decision = neighbours.group_check(
-        data.citizen_id, member_ids=member_ids,
-        cohort_max_size=cohort.max_size if cohort is not None else None,
-        contract_max_threat_level=terms.max_threat_level, on=first)
+    def group_check(site_member_ids: list[uuid.UUID] | None) -> GroupDecision:
+        return neighbours.group_check(
+            data.citizen_id, member_ids=member_ids,
+            cohort_max_size=cohort.max_size if cohort is not None else None,
+            contract_max_threat_level=terms.max_threat_level, on=first,
+            site_member_ids=site_member_ids)
+
+    decision = group_check(None)
+    if decision.site_members_needed:
+        # The candidate could be in a conflict: rivals are never at the same place (the
+        # provider) at the same time either, whatever the contract or cohort.
+        lock_site(session, terms.provider_id)
+        decision = group_check(citizens_at_site(session, terms.provider_id, first, last,
+                                                data.citizen_id))
     if not decision.allowed:
         raise SecurityMeasures(f"The measure {decision.measure} forbids this placement.",
                                measure=decision.measure)
@@ -240,6 +250,15 @@ def create_placement(session: Session, principal: Principal, data: PlacementCrea
     session.add(placement)
     session.flush()
     return placement
+
+
+def citizens_at_site(session: Session, provider_id: uuid.UUID, first: date, last: date,
+                     candidate: uuid.UUID) -> list[uuid.UUID]:
+    """Everyone placed at the provider on some day of [first, last], the candidate aside."""
+    rows = session.exec(select(Placement).where(
+        Placement.provider_id == provider_id, Placement.starts_on <= last,
+        Placement.ends_on >= first, Placement.citizen_id != candidate))
+    return sorted({p.citizen_id for p in rows if occupies(p, first, last)})
 
 
 def end_placement(session: Session, principal: Principal, placement_id: uuid.UUID,

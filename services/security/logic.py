@@ -300,16 +300,21 @@ def constraints(session: Session, principal: Principal, citizen_id: uuid.UUID, d
 
 
 # The group check ---------------------------------------------------------------------------
-def _conflict_in_force(session: Session, ours: set[str], theirs: set[str], day: date) -> bool:
-    if not ours or not theirs:
+def _conflict_in_force(session: Session, ours: set[str], theirs: set[str] | None,
+                       day: date) -> bool:
+    """Is one of `ours` in a conflict in force with one of `theirs` (None: with any)?"""
+    if not ours or theirs is not None and not theirs:
         return False
     a, b = AffiliationConflict.affiliation_a_hash, AffiliationConflict.affiliation_b_hash
+    if theirs is None:
+        pair = or_(a.in_(ours), b.in_(ours))  # type: ignore[attr-defined]
+    else:
+        pair = or_(and_(a.in_(ours), b.in_(theirs)),  # type: ignore[attr-defined]
+                   and_(b.in_(ours), a.in_(theirs)))  # type: ignore[attr-defined]
     found = session.exec(
         select(AffiliationConflict.id).where(
             AffiliationConflict.valid_from <= day, AffiliationConflict.valid_until >= day,
-            or_(and_(a.in_(ours), b.in_(theirs)),  # type: ignore[attr-defined]
-                and_(b.in_(ours), a.in_(theirs))))  # type: ignore[attr-defined]
-        .limit(1)).first()
+            pair).limit(1)).first()
     return found is not None
 
 
@@ -326,7 +331,12 @@ def group_check(session: Session, principal: Principal, data: GroupCheckIn, day:
       joining makes (the members and the candidate: members already placed are not
       refused again, but nobody may be added past their limit);
     - `no_shared_location_with_conflicts`: an affiliation of the candidate and one of a
-      member are in a conflict in force (either way round), cohort or not;
+      member, or of a citizen at the same place and time (`site_member_ids`), are in a
+      conflict in force (either way round), cohort or not (DOMAIN.md: rivals are never
+      placed in the same group or at the same place and time). When the candidate has an
+      affiliation in some conflict in force and the site was not sent, the answer is
+      `site_members_needed` (not allowed yet): most candidates have none, and the site can
+      be thousands of citizens;
     - `contract_not_cleared`: the candidate's level in force is above
       `contract_max_threat_level`.
     Only assessments in force on `day` count; a citizen with none has no measures, no
@@ -359,10 +369,26 @@ def group_check(session: Session, principal: Principal, data: GroupCheckIn, day:
             member_limit = policy.max_group_size(_required(policy, force.get(member)))
             if member_limit is not None and member_limit < group_after:
                 return refuse(RefusalMeasure.small_group)
-    if own is not None and members:
-        ours = {keys.affiliation_hash(code) for code in _affiliations_of(own, keys)}
+    ours = ({keys.affiliation_hash(code) for code in _affiliations_of(own, keys)}
+            if own is not None else set())
+    if ours and members:
         theirs = {keys.affiliation_hash(code) for member in members if member in force
                   for code in _affiliations_of(force[member], keys)}
+        if _conflict_in_force(session, ours, theirs, day):
+            return refuse(RefusalMeasure.no_shared_location_with_conflicts)
+    if ours and _conflict_in_force(session, ours, None, day):
+        if data.site_member_ids is None:
+            return GroupCheckOut(allowed=False, measure=None, site_members_needed=True)
+        site = [m for m in dict.fromkeys(data.site_member_ids)
+                if m != candidate and m not in force]
+        # Only those whose police data is read (an assessment in force) are on record.
+        site_force = in_force(session, site, day)
+        for member in site_force:
+            record_access(session, principal, action="group_check.site_member",
+                          resource=f"group_check/{candidate}", purpose=PLACEMENT_CHECK,
+                          citizen_id=member)
+        theirs = {keys.affiliation_hash(code) for assessment in site_force.values()
+                  for code in _affiliations_of(assessment, keys)}
         if _conflict_in_force(session, ours, theirs, day):
             return refuse(RefusalMeasure.no_shared_location_with_conflicts)
     level = own.level if own is not None else 0

@@ -33,6 +33,8 @@ from .measures import Measure
 MAX_AFFILIATIONS = 50
 MAX_NOTES_CHARS = 10_000
 MAX_GROUP_MEMBERS = 500
+# Everyone at one provider in a period: a few thousand at the most busy.
+MAX_SITE_MEMBERS = 20_000
 
 
 def _valid_cpr(value: str) -> str:
@@ -173,8 +175,12 @@ class GroupCheckIn(BaseModel):
     citizen_id: uuid.UUID = Field(description="The candidate")
     member_ids: list[uuid.UUID] = Field(
         default_factory=list, max_length=MAX_GROUP_MEMBERS,
-        description="Citizens in the cohort (or at the same place and time) now; the "
-                    "candidate is ignored if listed")
+        description="Citizens in the cohort now; the candidate is ignored if listed")
+    site_member_ids: list[uuid.UUID] | None = Field(
+        default=None, max_length=MAX_SITE_MEMBERS,
+        description="Citizens placed at the same place (the provider) at the same time. "
+                    "Null: not sent; when the candidate could be in a conflict the answer "
+                    "asks for them (`site_members_needed`)")
     cohort_max_size: BodyInt | None = Field(
         default=None, ge=1, le=10_000,
         description="The cohort's maximum size; null when no cohort is involved")
@@ -195,6 +201,8 @@ class GroupCheckOut(BaseModel):
 
     allowed: bool
     measure: RefusalMeasure | None
+    # Not allowed yet: ask again with `site_member_ids` (only ever when they were not sent).
+    site_members_needed: bool = False
 
 
 # Referrals -------------------------------------------------------------------------------

@@ -31,9 +31,13 @@ def ctx(system: System) -> dict:
                                 ends_on=(TODAY + timedelta(days=400)).isoformat())
         uncleared = make_contract(http, admin, provider["id"], max_threat_level=1,
                                   ends_on=(TODAY + timedelta(days=400)).isoformat())
+        # Another place: a contract of another provider.
+        elsewhere = make_contract(http, admin, make_provider(http, admin)["id"],
+                                  max_threat_level=4,
+                                  ends_on=(TODAY + timedelta(days=400)).isoformat())
     return {"caseworker": bearer(system.token_for("caseworker")),
             "police": bearer(system.token_for("police")), "cleared": cleared,
-            "uncleared": uncleared}
+            "uncleared": uncleared, "elsewhere": elsewhere}
 
 
 @pytest.fixture
@@ -102,8 +106,25 @@ def test_rivals_never_share_a_cohort(http, ctx) -> None:
                           "security_measures")
     assert_names_only_the_measure(body, "no_shared_location_with_conflicts",
                                   [side_a, side_b, first["id"]])
-    # Outside that cohort the rival can be placed.
-    assert place_now(http, ctx, rival["id"], cohort_id=cohort(http, ctx)).status_code == 201
+    # Nor at the same place (the provider) at the same time, cohort or not, under another
+    # contract too (DOMAIN.md: never in the same group or at the same place and time).
+    for attempt in (place_now(http, ctx, rival["id"], cohort_id=cohort(http, ctx)),
+                    place_now(http, ctx, rival["id"]),
+                    place_now(http, ctx, rival["id"], contract="uncleared")):
+        body = assert_problem(attempt, 409, "security_measures")
+        assert_names_only_the_measure(body, "no_shared_location_with_conflicts",
+                                      [side_a, side_b, first["id"]])
+    # At another place, or at the same place once the first has left, the rival can be.
+    assert place_now(http, ctx, rival["id"], contract="elsewhere").status_code == 201
+    later = place(http, ctx["caseworker"], rival["id"], ctx["cleared"]["id"],
+                  offer_type="utility_work",
+                  starts_on=(TODAY + timedelta(days=31)).isoformat(),
+                  ends_on=(TODAY + timedelta(days=60)).isoformat(), weekly_hours=10)
+    assert later.status_code == 201, later.text
+    # A citizen with no affiliation in a conflict is placed beside either.
+    neutral = enrolled_citizen(http, ctx["caseworker"])
+    assess(http, ctx, neutral["cpr"], 1, [f"N-{uuid.uuid4().hex[:6]}"])
+    assert place_now(http, ctx, neutral["id"]).status_code == 201
 
 
 def test_rivals_placed_at_once_only_one_side_gets_in(system: System, http, ctx) -> None:
@@ -144,3 +165,38 @@ def test_rivals_placed_at_once_only_one_side_gets_in(system: System, http, ctx) 
                        ).json()["items"]
     in_cohort = {p["citizen_id"] for p in members if p["cohort_id"] == group}
     assert in_cohort == {neutral, *placed}
+
+
+def test_rivals_placed_at_once_under_two_contracts_of_one_provider(
+        system: System, http, ctx) -> None:
+    """The same place (the provider) at the same time, under different contracts: the
+    contract and cohort locks do not meet here; the place's lock does. Held as above,
+    every request gets its first answer (send the site) at once: without the place's lock
+    both sides get in (PostgreSQL)."""
+    side_a, side_b = f"A-{uuid.uuid4().hex[:6]}", f"B-{uuid.uuid4().hex[:6]}"
+    assert http.post("/v1/conflicts", headers=ctx["police"], json={
+        "affiliation_a": side_a, "affiliation_b": side_b,
+        "valid_from": (TODAY - timedelta(days=1)).isoformat(),
+        "valid_until": (TODAY + timedelta(days=100)).isoformat()}).status_code == 201
+    contract_of = {side_a: "cleared", side_b: "uncleared"}
+    sides = {}
+    for side in (side_a, side_b) * 3:
+        citizen = enrolled_citizen(http, ctx["caseworker"])
+        assess(http, ctx, citizen["cpr"], 1, [side])
+        sides[citizen["id"]] = side
+    start = threading.Barrier(len(sides), timeout=30)
+
+    def attempt(citizen_id: str) -> int:
+        with httpx.Client(base_url=system.url, timeout=120) as client:
+            start.wait()
+            return place_now(client, ctx, citizen_id,
+                             contract=contract_of[sides[citizen_id]]).status_code
+
+    with (concurrent.futures.ThreadPoolExecutor(len(sides)) as pool,
+          group_checks_held(system) as all_waiting):
+        futures = {cid: pool.submit(attempt, cid) for cid in sides}
+        all_waiting(len(sides))
+    statuses = {cid: future.result() for cid, future in futures.items()}
+    placed = [cid for cid, status in statuses.items() if status == 201]
+    assert placed and set(statuses.values()) <= {201, 409}, statuses
+    assert len({sides[cid] for cid in placed}) == 1, "rivals at one place at one time"

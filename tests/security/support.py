@@ -116,8 +116,13 @@ def constraints(http: httpx.Client, headers: dict[str, str], citizen_id: str,
 
 def group_check(http: httpx.Client, service: dict[str, str], citizen_id: str,
                 members: list[str] | None = None, **fields: Any) -> dict[str, Any]:
-    response = http.post("/v1/group-checks", headers=service,
-                         json={"citizen_id": citizen_id, "member_ids": members or [], **fields})
+    """The final answer: `site_member_ids` is sent (empty unless given), so the service
+    never asks for it; the answer is {allowed, measure}."""
+    response = http.post("/v1/group-checks", headers=service, json={
+        "citizen_id": citizen_id, "member_ids": members or [], "site_member_ids": [],
+        **fields})
     assert response.status_code == 200, response.text
-    assert set(response.json()) == {"allowed", "measure"}
-    return response.json()
+    body = response.json()
+    assert set(body) == {"allowed", "measure", "site_members_needed"}
+    assert body.pop("site_members_needed") is False
+    return body

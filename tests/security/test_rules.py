@@ -7,6 +7,7 @@ import concurrent.futures
 import threading
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -239,6 +240,35 @@ def test_affiliations_in_conflict_never_share_a_group_or_a_place(http, callers) 
         assert secret not in response.text
 
 
+def test_the_place_is_asked_for_only_when_the_candidate_could_be_in_a_conflict(
+        http, callers) -> None:
+    a, b = code("A"), code("B")
+    candidate = reported(http, callers, level=1, affiliations=[a])
+    rival = reported(http, callers, level=1, affiliations=[b])
+    neutral = reported(http, callers, level=1, affiliations=[code("N")])
+    plain = citizen(http, callers.caseworker)["id"]
+    conflict(http, callers.police, a, b)
+
+    def ask(who: str, **fields: Any) -> dict[str, Any]:
+        response = http.post("/v1/group-checks", headers=callers.service,
+                             json={"citizen_id": who, **fields})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    needed = {"allowed": False, "measure": None, "site_members_needed": True}
+    assert ask(candidate["id"]) == needed
+    assert ask(rival["id"], member_ids=[neutral["id"]]) == needed
+    # Nobody else has an affiliation in a conflict: their answer is final at once.
+    for who in (neutral["id"], plain):
+        assert ask(who) == {"allowed": True, "measure": None, "site_members_needed": False}
+    # With the place: the rival there refuses, naming the measure only.
+    at_site = ask(candidate["id"], site_member_ids=[plain, rival["id"], neutral["id"]])
+    assert at_site == {"allowed": False, "measure": "no_shared_location_with_conflicts",
+                       "site_members_needed": False}
+    assert ask(candidate["id"], site_member_ids=[plain, neutral["id"]])["allowed"] is True
+    assert ask(candidate["id"], site_member_ids=[])["allowed"] is True
+
+
 def test_only_conflicts_and_assessments_in_force_count(http, callers) -> None:
     a, b, x, y = code("A"), code("B"), code("X"), code("Y")
     one = reported(http, callers, level=0, affiliations=[a])
@@ -313,9 +343,12 @@ def test_concurrent_group_checks_are_consistent_and_see_every_committed_conflict
         started = time.monotonic()
         with httpx.Client(base_url=system.url, timeout=60) as client:
             response = client.post("/v1/group-checks", headers=callers.service, json={
-                "citizen_id": one["id"], "member_ids": members, "cohort_max_size": 6})
+                "citizen_id": one["id"], "member_ids": members, "cohort_max_size": 6,
+                "site_member_ids": []})
         assert response.status_code == 200, response.text
-        return kind, started, response.json()
+        body = response.json()
+        assert body.pop("site_members_needed") is False
+        return kind, started, body
 
     def register_conflict() -> None:
         time.sleep(0.3)
