@@ -24,9 +24,10 @@ MAX_ATTENDANCE_BATCH = 1000
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-# Hours: at most one decimal; caps in steps of half an hour (DOMAIN.md).
+# Hours: at most one decimal (API.md); a cap in steps of half an hour (the issue that
+# specified caps).
 CapHours = Annotated[BodyNumber, Field(ge=0, le=MAX_WEEKLY_HOURS, multiple_of=0.5)]
-WeeklyHours = Annotated[BodyNumber, Field(gt=0, le=MAX_WEEKLY_HOURS, multiple_of=0.5)]
+WeeklyHours = Annotated[BodyNumber, Field(gt=0, le=MAX_WEEKLY_HOURS, multiple_of=0.1)]
 DayHours = Annotated[BodyNumber, Field(ge=0, le=24, multiple_of=0.1)]
 
 

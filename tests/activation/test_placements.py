@@ -64,6 +64,23 @@ def test_hours_cap_with_history(system: System, http, ctx) -> None:
 
 
 # Placements: each refusal ------------------------------------------------------------------
+def test_placement_hours_take_one_decimal(http, ctx) -> None:
+    """API.md: hours are numbers with at most one decimal (a cap: in half hours)."""
+    citizen = enrolled_citizen(http, ctx["caseworker"])
+    today = local_today()
+
+    def hours(value: float) -> httpx.Response:
+        return place(http, ctx["caseworker"], citizen["id"], ctx["contract"]["id"],
+                     weekly_hours=value, starts_on=today.isoformat(),
+                     ends_on=(today + timedelta(30)).isoformat())
+
+    for bad in (7.25, 0, 37.1):
+        assert_problem(hours(bad), 422, "validation_error")
+    placed = hours(7.3)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["weekly_hours"] == 7.3
+
+
 def test_placement_succeeds_and_copies_the_price(http, ctx) -> None:
     citizen = enrolled_citizen(http, ctx["caseworker"])
     today = local_today()
