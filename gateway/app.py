@@ -28,6 +28,7 @@ from services.platform.middleware import (
     RequestContextMiddleware,
     configure_logging,
 )
+from services.platform.openapi import document_scope_alternatives
 from services.platform.problems import install_problem_handlers, problem_response
 from services.platform.settings import DOWNSTREAM_SERVICES, ServiceName, Settings
 from services.platform.tokens import TokenVerifier
@@ -133,8 +134,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                              "services": {name: "up" for name in names}})
 
     def own_openapi() -> dict[str, Any]:
-        return get_openapi(title=app.title, version=app.version, description=DESCRIPTION,
-                           routes=app.routes)
+        document = get_openapi(title=app.title, version=app.version, description=DESCRIPTION,
+                               routes=app.routes)
+        return document_scope_alternatives(document, app.routes)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:

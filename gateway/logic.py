@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -64,21 +65,38 @@ def secret_matches(secret_hash: str, secret: str) -> bool:
         return False
 
 
-def allowed_scopes(role: Role, requested: frozenset[Scope] | None) -> frozenset[Scope]:
-    allowed = ROLE_SCOPES[role]
-    if role is Role.service:
-        # A service client holds only the narrow scopes it was created with.
-        if not requested:
-            raise Unprocessable("A service client must name its scopes.")
-        allowed = requested
-    if requested and not requested <= ROLE_SCOPES[role]:
-        raise Unprocessable("A scope outside the role was asked for.")
-    return allowed
+def _scopes_refused(detail: str, errors: list[tuple[list[str], str, str]]) -> Unprocessable:
+    """A 422 shaped like a validation error: where (`loc`) and what, never a value."""
+    return Unprocessable(detail, errors=[{"loc": loc, "type": kind, "msg": msg}
+                                         for loc, kind, msg in errors])
+
+
+def allowed_scopes(role: Role, requested: Collection[Scope] | None) -> frozenset[Scope]:
+    """The scopes a new client of `role` holds. Deny by default: a client that names its
+    scopes holds exactly those, each one of its role's (ROLE_SCOPES); one that names none
+    holds its role's whole set, except a service client, which must name the narrow
+    scopes its calls need."""
+    role_scopes = ROLE_SCOPES[role]
+    if requested is None:
+        if role is Role.service:
+            raise _scopes_refused("A service client must name its scopes.", [
+                (["body", "scopes"], "missing", "A service client must name its scopes")])
+        return role_scopes
+    requested = list(requested)
+    if not requested:
+        raise _scopes_refused("Name at least one scope, or leave scopes out.", [
+            (["body", "scopes"], "too_short", "At least one scope, or leave scopes out")])
+    outside = [index for index, scope in enumerate(requested) if scope not in role_scopes]
+    if outside:
+        raise _scopes_refused(f"A scope outside the {role.value} role was asked for.", [
+            (["body", "scopes", str(index)], "scope_outside_role",
+             f"Not a scope of the {role.value} role") for index in outside])
+    return frozenset(requested)
 
 
 def create_client(
     session: Session, *, name: str, role: Role, provider_id: uuid.UUID | None,
-    scopes: frozenset[Scope] | None = None, client_id: str | None = None,
+    scopes: Collection[Scope] | None = None, client_id: str | None = None,
     secret: str | None = None,
 ) -> NewClient:
     if (role is Role.provider) != (provider_id is not None):
@@ -154,7 +172,8 @@ def granted_scopes(client: ApiClient, requested: str | None) -> frozenset[Scope]
     except ValueError:
         raise OAuthError(400, "invalid_scope", "Unknown scope requested.") from None
     if not wanted <= held:
-        raise OAuthError(400, "invalid_scope", "A requested scope is outside the client's role.")
+        raise OAuthError(400, "invalid_scope",
+                         "A requested scope is outside the client's scopes.")
     return wanted
 
 

@@ -86,7 +86,7 @@ def create_client(body: ClientCreate, session: DbSession, principal: ClientsAdmi
                   purpose="administration")
     new = logic.create_client(
         session, name=body.name, role=body.role, provider_id=body.provider_id,
-        scopes=frozenset(body.scopes) if body.scopes else None,
+        scopes=body.scopes,
     )
     client = new.client
     return ClientCreated(client_id=client.client_id, client_secret=new.secret,

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.platform.scopes import Role, Scope
 
@@ -18,7 +18,10 @@ class ClientCreate(BaseModel):
     name: Name
     role: Role
     provider_id: uuid.UUID | None = None
-    scopes: list[Scope] | None = None  # narrower than the role; required for `service`
+    scopes: list[Scope] | None = Field(
+        default=None, min_length=1,
+        description="The scopes the client holds, each one of its role's; left out, all of "
+                    "the role's. A `service` client must name them.")
 
 
 class ClientOut(BaseModel):

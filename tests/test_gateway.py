@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import uuid
+from datetime import date
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from gateway.keys import rotate_keys
 from services.platform.settings import ServiceName
 
+from .support.builders import make_cpr, register
 from .support.forgery import forged_tokens
 from .support.system import ADMIN_ID, ADMIN_SECRET, System, bearer
 
@@ -103,6 +105,66 @@ def test_client_roles_get_their_scopes_and_provider_binding(system: System) -> N
         ids = [c["client_id"] for c in listed["items"]]
         assert client["client_id"] in ids
         assert all("secret" not in key for c in listed["items"] for key in c)
+
+
+def test_a_client_created_with_scopes_holds_only_those(system: System) -> None:
+    """Deny by default: a caseworker client made for reading citizens holds that scope,
+    not the rest of its role's, and its tokens carry no more."""
+    from jose import jwt
+
+    client = system.new_client("caseworker", scopes=["citizens:read"])
+    assert client["role"] == "caseworker" and client["scopes"] == ["citizens:read"]
+    issued = token_request(system, client_id=client["client_id"],
+                           client_secret=client["client_secret"])
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["scope"] == "citizens:read"
+    token = issued.json()["access_token"]
+    assert jwt.get_unverified_claims(token)["scope"] == "citizens:read"
+    with system.http() as http:
+        assert http.get("/v1/citizens", headers=bearer(token)).status_code == 200
+        # The role's other scopes are not the client's.
+        register = http.post("/v1/citizens", headers=bearer(token), json={
+            "cpr": make_cpr(date(1990, 1, 1)), "name": "X", "benefit": "kontanthjaelp",
+            "readiness": "jobparat"})
+        assert_problem(register, 403, "insufficient_scope")
+        assert_problem(http.get("/v1/providers", headers=bearer(token)), 403,
+                       "insufficient_scope")
+        listed = http.get("/v1/admin/clients", params={"limit": 500},
+                          headers=bearer(system.admin_token())).json()["items"]
+        assert next(c for c in listed if c["client_id"] == client["client_id"])[
+            "scopes"] == ["citizens:read"]
+    for scope in ("citizens:write", "citizens:read citizens:write"):
+        outside = token_request(system, client_id=client["client_id"],
+                                client_secret=client["client_secret"], scope=scope)
+        assert outside.status_code == 400 and outside.json()["error"] == "invalid_scope"
+    # Two of the role's scopes, and without `scopes` the role's whole set as before.
+    lead = system.new_client("team_lead", scopes=["reports:read", "citizens:read"])
+    assert lead["scopes"] == ["citizens:read", "reports:read"]
+    assert set(system.new_client("team_lead")["scopes"]) > {"citizens:read", "reports:read"}
+
+
+@pytest.mark.parametrize(("role", "scopes", "where"), [
+    ("caseworker", ["citizens:read", "threats:read"], ["body", "scopes", "1"]),
+    ("caseworker", ["clients:admin"], ["body", "scopes", "0"]),
+    ("analyst", ["citizens:read"], ["body", "scopes", "0"]),
+    ("police", ["threats:read"], ["body", "scopes", "0"]),
+    ("admin", ["audit:read"], ["body", "scopes", "0"]),
+    ("service", ["citizens:read"], ["body", "scopes", "0"]),  # a human role's
+    ("caseworker", [], ["body", "scopes"]),
+    ("service", [], ["body", "scopes"]),
+    ("service", None, ["body", "scopes"]),
+])
+def test_a_scope_outside_the_role_is_422_and_makes_no_client(
+        system: System, role: str, scopes: list[str] | None, where: list[str]) -> None:
+    admin = bearer(system.admin_token())
+    body = {"name": "narrow", "role": role, **({"scopes": scopes} if scopes is not None else {})}
+    with system.http() as http:
+        before = http.get("/v1/admin/clients", params={"limit": 500}, headers=admin).json()
+        problem = assert_problem(http.post("/v1/admin/clients", json=body, headers=admin),
+                                 422, "validation_error")
+        assert where in [error["loc"] for error in problem["errors"]]
+        after = http.get("/v1/admin/clients", params={"limit": 500}, headers=admin).json()
+    assert after["items"] == before["items"]
 
 
 def test_admin_routes_need_the_admin_scope(system: System) -> None:
@@ -290,6 +352,75 @@ def test_merged_openapi_shows_every_service_and_the_scopes(system: System) -> No
         {"ClientCredentials": ["providers:read"]}]
     docs = httpx.get(f"{system.url}/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_no_pattern_in_the_document_says_backslash_d(system: System) -> None:
+    """A document's `\\d` is [0-9] (ECMA-262); the service's check with the same pattern
+    (Python's or pydantic's regex) takes any script's digits too, e.g. a week written in
+    Arabic-Indic digits. Patterns spell ASCII digits out."""
+    document = httpx.get(f"{system.url}/openapi.json").json()
+    found = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "pattern" and isinstance(value, str) and "\\d" in value:
+                    found.append(f"{where}: {value}")
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{where}/{index}")
+
+    walk(document, "")
+    assert not found, found
+
+
+# Routes that take either of two scopes: one requirement object per alternative (an
+# object with both would mean a token needs both).
+EITHER_SCOPE = {
+    ("/v1/citizens/lookup", "post"): ["citizens:read", "citizens:resolve"],
+    ("/v1/citizens/{citizen_id}/eligibility", "get"): ["citizens:read", "citizens:status"],
+    ("/v1/citizens/enrolled-during", "get"): ["citizens:read", "citizens:status"],
+    ("/v1/contracts/{contract_id}", "get"): ["contracts:terms", "providers:read"],
+    ("/v1/constraints/{citizen_id}", "get"): ["constraints:read", "security:check"],
+    ("/v1/placements", "get"): ["activation:read", "placements:status"],
+}
+
+
+def test_routes_taking_either_scope_document_each_as_an_alternative(system: System) -> None:
+    paths = httpx.get(f"{system.url}/openapi.json").json()["paths"]
+    for (path, method), scopes in EITHER_SCOPE.items():
+        assert paths[path][method]["security"] == [
+            {"ClientCredentials": [scope]} for scope in scopes], path
+    # No operation asks for two scopes at once: each route takes any one of its scopes.
+    together = [f"{method.upper()} {path}" for path, item in paths.items()
+                for method, operation in item.items()
+                for requirement in operation.get("security", [])
+                for scopes in requirement.values() if len(scopes) > 1]
+    assert not together, together
+
+
+def test_a_token_with_one_of_the_alternatives_is_let_in(system: System) -> None:
+    """The same routes, called with a token holding only one of their scopes."""
+    with system.http() as http:
+        caseworker = bearer(system.token_for("caseworker"))
+        citizen = register(http, caseworker)
+        read_only = bearer(system.token_for("caseworker", scopes=["citizens:read"]))
+        resolve_only = bearer(system.token_for("service", scopes=["citizens:resolve"]))
+        for headers in (read_only, resolve_only):
+            found = http.post("/v1/citizens/lookup", headers=headers,
+                              json={"cpr": citizen["cpr"]})
+            assert found.status_code == 200 and found.json() == {"id": citizen["id"]}
+        measures_only = bearer(system.token_for("caseworker", scopes=["constraints:read"]))
+        check_only = bearer(system.token_for("service", scopes=["security:check"]))
+        for headers in (measures_only, check_only):
+            constraints = http.get(f"/v1/constraints/{citizen['id']}", headers=headers)
+            assert constraints.status_code == 200, constraints.text
+        # Neither alternative: refused.
+        assert_problem(http.post("/v1/citizens/lookup", headers=measures_only,
+                                 json={"cpr": citizen["cpr"]}), 403, "insufficient_scope")
+        assert_problem(http.get(f"/v1/constraints/{citizen['id']}", headers=read_only),
+                       403, "insufficient_scope")
 
 
 # Key rotation -----------------------------------------------------------------------

@@ -323,7 +323,7 @@ def conversation_out(c: Conversation) -> ConversationOut:
 @router.get("/conversations/due", response_model=Page[ConversationDue],
             summary="Enrolled citizens with no activation hours in the week")
 def conversations_due(
-    week: Annotated[str, Query(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"])],
+    week: Annotated[str, Query(pattern=r"^[0-9]{4}-W[0-9]{2}$", examples=["2026-W48"])],
     request: Request, session: DbSession, principal: SanctionsRead,
     limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
 ) -> dict[str, object]:
@@ -379,7 +379,7 @@ def _week(label: str) -> date:
 
 @router.get("/reports/activation", response_model=ActivationReport, tags=["reports"])
 def activation_report(
-    week: Annotated[str, Query(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"])],
+    week: Annotated[str, Query(pattern=r"^[0-9]{4}-W[0-9]{2}$", examples=["2026-W48"])],
     request: Request, session: DbSession, _: ReportsRead,
 ) -> dict[str, object]:
     monday = _week(week)
@@ -390,7 +390,7 @@ def activation_report(
 @router.get("/reports/sanctions", response_model=SanctionShareReport, tags=["reports"],
             summary="The monthly share of enrolled citizens who were sanctioned")
 def sanction_share_report(
-    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])],
+    month: Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])],
     request: Request, session: DbSession, _: ReportsRead,
 ) -> dict[str, object]:
     try:

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 from services.platform.fields import FIRST_DAY, LAST_DAY
 
-# ASCII digits only: the document's pattern `\d` is [0-9] (JSON Schema regexes are
-# ECMA-262), where Python's and pydantic's `\d` take any script's digits too.
+# ASCII digits only, like the routes' patterns: Python's and pydantic's `\d` take any
+# script's digits too, where the same pattern in the document (ECMA-262) means [0-9].
 _ISO_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 
 

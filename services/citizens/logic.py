@@ -208,7 +208,9 @@ def parse_if_match(header: str | None) -> int:
     if header is None:
         raise PreconditionRequired("Send If-Match with the ETag from GET /v1/citizens/{id}.")
     value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() also holds for the superscripts of Latin-1 (a
+    # header's charset), which int() cannot read.
+    if not (value.isascii() and value.isdigit()):
         raise PreconditionRequired("If-Match must carry the ETag from GET /v1/citizens/{id}.")
     return int(value)
 

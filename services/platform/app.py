@@ -19,7 +19,7 @@ from .audit_routes import router as audit_router
 from .crypto import cipher_from_settings, hasher_from_settings
 from .db import check_database, make_engines
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware, configure_logging
-from .openapi import document_problems
+from .openapi import document_problems, document_scope_alternatives
 from .problems import install_problem_handlers, problem_response
 from .settings import ServiceName, Settings
 from .tokens import KeyLookup, RemoteJwks, TokenVerifier
@@ -84,7 +84,8 @@ def create_service_app(
     # Its own audit chain, for the gateway's one trail (/v1/audit); never proxied.
     app.include_router(audit_router)
     fastapi_openapi = app.openapi
-    app.openapi = lambda: document_problems(fastapi_openapi())  # type: ignore[method-assign]
+    app.openapi = lambda: document_problems(  # type: ignore[method-assign]
+        document_scope_alternatives(fastapi_openapi(), app.routes))
 
     # Outermost first: request ids cover even the 413s.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -85,6 +85,9 @@ def Authenticator(  # noqa: N802 - reads as a class at the call site, like Polar
         request.state.principal = principal
         return principal
 
+    # FastAPI writes the scopes of a route into ONE security requirement, which in OpenAPI
+    # means all of them; openapi.py reads this to list them as alternatives instead.
+    authenticate.admits_any_of = required  # type: ignore[attr-defined]
     return authenticate
 
 

@@ -12,7 +12,11 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-_CPR = re.compile(r"^(\d{2})(\d{2})(\d{2})-?(\d)(\d{3})$")
+# ASCII digits only: Python's `\d` also takes the digits of every other script (fullwidth
+# U+FF10-FF19, Arabic-Indic U+0660-0669, ...) and `int()` reads them, so a number spelt in
+# them would pass as another spelling of an ASCII one, be hashed apart from it, and
+# register the same person twice.
+_CPR = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})-?([0-9])([0-9]{3})")
 
 
 class InvalidCpr(ValueError):
@@ -50,7 +54,7 @@ def century(seventh_digit: int, two_digit_year: int) -> int:
 def parse_cpr(text: str, *, today: date | None = None) -> Cpr:
     """The CPR number in `text`, or InvalidCpr. With `today`, a birth date after it is
     invalid too (no one is born in the future)."""
-    match = _CPR.match(text.strip()) if isinstance(text, str) else None
+    match = _CPR.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None:
         raise InvalidCpr("a CPR number is 10 digits, DDMMYYSSSS or DDMMYY-SSSS")
     day, month, year, seventh, _rest = match.groups()

@@ -7,12 +7,21 @@ document so that each operation lists the error statuses it can really return, e
 the problem schema. The service factory applies it with the service's own statuses; the
 gateway applies it again to the merged document with the statuses the gateway adds (rate
 limit, body limit, a dead or hung service). It is idempotent.
+
+`document_scope_alternatives` writes each operation's `security` as the routes check it:
+one requirement object per set of scopes that lets a caller in (see there).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from fastapi import routing
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from .auth import oauth2_scheme
 from .problems import PROBLEM_JSON
 
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -115,4 +124,70 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
             if description == "Validation Error":  # FastAPI's default
                 description = "validation_error: one or more fields are missing or invalid"
             responses[status] = {**response, **_problem(description, ref)}
+    return document
+
+
+def _any_of_sets(dependant: Dependant) -> list[frozenset[str]]:
+    """The scope sets of every `Authenticator` a route depends on, nested ones too: each
+    admits a caller holding any scope of its set."""
+    found = []
+    for sub in dependant.dependencies:
+        admits = getattr(sub.call, "admits_any_of", None)
+        if admits is not None:
+            found.append(frozenset(scope.value for scope in admits))
+        found += _any_of_sets(sub)
+    return found
+
+
+def scope_alternatives(dependant: Dependant) -> list[list[str]] | None:
+    """The sets of scopes that let a caller through a route (its `dependant`), one per
+    way in; None if no `Authenticator` guards it. Every authenticator must admit the
+    caller, each on any one of its scopes: one authenticator of {a, b} gives [[a], [b]];
+    a second one of {c} on top gives [[a, c], [b, c]]."""
+    sets = _any_of_sets(dependant)
+    if not sets:
+        return None
+    ways = {frozenset[str]()}
+    for any_of in sets:
+        ways = {way | {scope} for way in ways for scope in any_of}
+    minimal = [way for way in ways if not any(other < way for other in ways)]
+    return sorted(sorted(way) for way in minimal)
+
+
+def _api_routes(routes: Iterable[Any]) -> Iterable[Any]:
+    """Every API route of an app, as FastAPI's document generator sees it: with the
+    dependencies of the routers it was included through."""
+    contexts = getattr(routing, "iter_route_contexts", None)
+    if contexts is None:  # before lazily included routers, `app.routes` holds them all
+        yield from (route for route in routes if isinstance(route, APIRoute))
+        return
+    for context in contexts(list(routes)):
+        if isinstance(context.original_route, APIRoute):
+            yield context
+
+
+def document_scope_alternatives(document: dict[str, Any],
+                                routes: Iterable[Any]) -> dict[str, Any]:
+    """Rewrite the `security` of `document`'s operations in place (and return it) from
+    the authenticators of `routes` (an app's). FastAPI puts all the scopes of an
+    operation into one requirement object, `[{"ClientCredentials": ["citizens:read",
+    "citizens:resolve"]}]`, which OpenAPI reads as "a token with both"; a route that takes
+    either gets one object per alternative, `[{"ClientCredentials": ["citizens:read"]},
+    {"ClientCredentials": ["citizens:resolve"]}]`. Idempotent: it is computed from the
+    routes, not from the document."""
+    scheme = oauth2_scheme.scheme_name
+    paths = document.get("paths", {})
+    for route in _api_routes(routes):
+        if not route.include_in_schema:
+            continue
+        alternatives = scope_alternatives(route.dependant)
+        if alternatives is None:
+            continue
+        for method in route.methods or ():
+            operation = paths.get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            others = {name: scopes for requirement in operation.get("security", [])
+                      for name, scopes in requirement.items() if name != scheme}
+            operation["security"] = [{scheme: way, **others} for way in alternatives]
     return document

@@ -16,7 +16,7 @@ from services.platform.clock import local_today
 from services.platform.db import make_engine
 from services.platform.settings import ServiceName
 
-from ..support.builders import make_cpr, register
+from ..support.builders import OTHER_ZEROS, make_cpr, register, spelt
 from ..support.leaks import LeakWitness
 from ..support.system import System, bearer
 from ..test_gateway import assert_problem
@@ -98,6 +98,33 @@ def test_lookup_by_cpr_in_the_body(http, caseworker) -> None:
                              json={"cpr": unknown}), 404, "not_found")
     assert_problem(http.post("/v1/citizens/lookup", headers=caseworker,
                              json={"cpr": "nonsense"}), 422, "validation_error")
+
+
+@pytest.mark.parametrize("script", ["fullwidth", "arabic_indic"])
+def test_a_cpr_in_other_digits_is_422_not_a_second_person(http, caseworker,
+                                                          script: str) -> None:
+    """Fullwidth or Arabic-Indic digits are not another spelling of a registered number
+    (they would hash apart from it: a second citizen for one person, a lookup that
+    misses), nor a new number: 422, for registration and lookup alike."""
+    citizen = new_citizen(http, caseworker)
+    digits = citizen["cpr"]
+    fresh = make_cpr(date(1985, 6, 7))
+    for form in (digits, f"{digits[:6]}-{digits[6:]}", fresh):
+        other = spelt(form, OTHER_ZEROS[script])
+        assert other != form
+        for path, body in (
+                ("/v1/citizens", {"cpr": other, "name": "Again", "benefit": "dagpenge",
+                                  "readiness": "jobparat"}),
+                ("/v1/citizens/lookup", {"cpr": other})):
+            response = http.post(path, headers=caseworker, json=body)
+            problem = assert_problem(response, 422, "validation_error")
+            assert problem["errors"][0]["loc"] == ["body", "cpr"]
+            assert other not in response.text and form not in response.text
+    # Still one person under the number, and the fresh one was not registered.
+    found = http.post("/v1/citizens/lookup", headers=caseworker, json={"cpr": digits})
+    assert found.status_code == 200 and found.json() == {"id": citizen["id"]}
+    assert_problem(http.post("/v1/citizens/lookup", headers=caseworker, json={"cpr": fresh}),
+                   404, "not_found")
 
 
 def test_get_unknown_citizen_is_404(http, caseworker) -> None:
@@ -190,7 +217,7 @@ def test_a_failed_write_changes_nothing(http, caseworker) -> None:
     assert [p["exited_on"] for p in periods] == [None]
 
 
-def test_patch_needs_if_match_and_keeps_history(http, caseworker) -> None:
+def test_patch_needs_if_match_and_keeps_history(system: System, http, caseworker) -> None:
     citizen = new_citizen(http, caseworker)
     base = f"/v1/citizens/{citizen['id']}"
     etag = http.get(base, headers=caseworker).headers["etag"]
@@ -198,6 +225,13 @@ def test_patch_needs_if_match_and_keeps_history(http, caseworker) -> None:
                    428, "precondition_required")
     assert_problem(http.patch(base, headers={**caseworker, "If-Match": "*"},
                               json={"name": "New"}), 428, "precondition_required")
+    # Latin-1's superscript digits are digits to str.isdigit(), not to int(): sent to
+    # the service itself (the gateway forwards header values re-encoded).
+    direct = system.servers[ServiceName.citizens].url
+    for not_an_etag in (b'"\xb2"', b"\xb9", b'W/"1\xb3"'):
+        for url in (base, f"{direct}{base}"):
+            assert_problem(http.patch(url, headers={**caseworker, "If-Match": not_an_etag},
+                                      json={"name": "New"}), 428, "precondition_required")
     assert_problem(http.patch(base, headers={**caseworker, "If-Match": etag}, json={}),
                    422, "validation_error")
     assert_problem(http.patch(base, headers={**caseworker, "If-Match": etag},

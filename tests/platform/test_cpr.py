@@ -5,6 +5,8 @@ import pytest
 from services.platform.clock import age_on
 from services.platform.cpr import InvalidCpr, century, parse_cpr
 
+from ..support.builders import OTHER_ZEROS, spelt
+
 
 @pytest.mark.parametrize(("seventh", "year", "expected"), [
     (0, 0, 1900), (3, 99, 1900), (1, 57, 1900),
@@ -47,6 +49,19 @@ def test_invalid_numbers(text: str) -> None:
     with pytest.raises(InvalidCpr) as caught:
         parse_cpr(text)
     assert text.strip() == "" or text.strip() not in str(caught.value)
+
+
+@pytest.mark.parametrize("zero", OTHER_ZEROS.values(), ids=OTHER_ZEROS.keys())
+@pytest.mark.parametrize("text", ["0101901234", "010190-1234"])
+def test_only_ascii_digits_make_a_number(text: str, zero: int) -> None:
+    """Another script's digits are not another spelling of the number: they would hash
+    apart from it (a second citizen for one person, a lookup that misses)."""
+    whole = spelt(text, zero)
+    one_digit = text[:-1] + spelt(text[-1], zero)
+    assert whole != text and int(whole.replace("-", "")) == int(text.replace("-", ""))
+    for other in (whole, one_digit, f" {whole} "):
+        with pytest.raises(InvalidCpr):
+            parse_cpr(other)
 
 
 def test_a_birth_date_in_the_future_is_invalid() -> None:

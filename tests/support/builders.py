@@ -26,6 +26,17 @@ def make_cpr(birth: date, *, dash: bool = False) -> str:
     return f"{digits[:6]}-{digits[6:]}" if dash else digits
 
 
+# The zero of scripts whose digits Python's `\d` and `int()` take as well as ASCII ones;
+# a CPR number is written in ASCII digits only.
+OTHER_ZEROS = {"fullwidth": 0xFF10, "arabic_indic": 0x0660, "extended_arabic_indic": 0x06F0,
+               "devanagari": 0x0966, "bengali": 0x09E6, "mathematical_bold": 0x1D7CE}
+
+
+def spelt(text: str, zero: int) -> str:
+    """`text` with its ASCII digits written in the script whose zero is `zero`."""
+    return text.translate({ord("0") + d: chr(zero + d) for d in range(10)})
+
+
 def register(http: httpx.Client, headers: dict[str, str], *, birth: date = date(1990, 5, 17),
              cpr: str | None = None, **fields: Any) -> dict[str, Any]:
     body = {"cpr": cpr or make_cpr(birth), "name": "Test Person", "benefit": "kontanthjaelp",
