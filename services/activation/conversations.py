@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from services.platform.clock import LOCAL_ZONE
 from services.platform.pagination import page_of
-from services.platform.problems import Conflict, NotFound
+from services.platform.problems import Conflict, NotFound, Unprocessable
 from services.platform.tokens import Principal
 
 from .audit import audit_citizen
@@ -87,6 +87,10 @@ def record_outcome(session: Session, principal: Principal, conversation_id: uuid
     audit_citizen(session, principal, "conversation.outcome", conversation.citizen_id)
     if conversation.attended is not None:
         raise OutcomeRecorded()
+    # A missed conversation opens a sanction case: only once its time has come.
+    if conversation.scheduled_at > datetime.now(UTC):
+        raise Unprocessable("An outcome is recorded once the conversation's time has come.",
+                            loc=("body", "attended"))
     conversation.attended = attended
     conversation.outcome_by = principal.client_id
     conversation.outcome_at = datetime.now(UTC)

@@ -13,7 +13,7 @@ from services.platform.clock import local_today
 from services.platform.db import DbSession
 from services.platform.fields import Day, IntegerText
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
-from services.platform.problems import Unprocessable
+from services.platform.problems import NotFound, Unprocessable
 
 from . import attendance, caps, conversations, export, placements, reports, sanctions
 from .auth import (
@@ -82,6 +82,13 @@ def _neighbours(request: Request) -> Neighbours:
     return request.app.state.neighbours
 
 
+def _known_citizen(request: Request, citizen_id: uuid.UUID) -> None:
+    """Writes about a citizen need one the citizens service knows: 404 otherwise. Asked
+    before the rule touches the database, so no lock is held meanwhile."""
+    if _neighbours(request).eligibility(citizen_id) is None:
+        raise NotFound("No such citizen.")
+
+
 def cap_out(cap: HoursCap, history: list[HoursCapChange]) -> HoursCapOut:
     return HoursCapOut(
         citizen_id=cap.citizen_id, weekly_hours=from_tenths(cap.weekly_tenths),
@@ -112,9 +119,11 @@ def version_out(r: AttendanceRecord) -> AttendanceVersionOut:
 
 # Hours caps ---------------------------------------------------------------------------------
 @router.put("/hours-caps/{citizen_id}", response_model=HoursCapOut,
-            responses={409: {"description": "hours_cap_below_scheduled"}})
-def set_hours_cap(citizen_id: uuid.UUID, body: HoursCapSet, session: DbSession,
-                  principal: ActivationWrite) -> HoursCapOut:
+            responses={404: {"description": "not_found: no such citizen"},
+                       409: {"description": "hours_cap_below_scheduled"}})
+def set_hours_cap(citizen_id: uuid.UUID, body: HoursCapSet, request: Request,
+                  session: DbSession, principal: ActivationWrite) -> HoursCapOut:
+    _known_citizen(request, citizen_id)
     cap = caps.set_cap(session, principal, citizen_id, body, local_today())
     history = caps.get_cap(session, principal, citizen_id)[1]
     return cap_out(cap, history)
@@ -302,9 +311,11 @@ def guidance_out(g: RightsGuidance) -> GuidanceOut:
                        channel=g.channel, given_by=g.given_by)
 
 
-@router.post("/rights-guidance", status_code=status.HTTP_201_CREATED, response_model=GuidanceOut)
-def give_rights_guidance(body: GuidanceIn, session: DbSession,
+@router.post("/rights-guidance", status_code=status.HTTP_201_CREATED, response_model=GuidanceOut,
+             responses={404: {"description": "not_found: no such citizen"}})
+def give_rights_guidance(body: GuidanceIn, request: Request, session: DbSession,
                          principal: SanctionsWrite) -> GuidanceOut:
+    _known_citizen(request, body.citizen_id)
     return guidance_out(sanctions.give_guidance(session, principal, body, local_today()))
 
 
@@ -336,9 +347,11 @@ def conversations_due(
 
 
 @router.post("/conversations", status_code=status.HTTP_201_CREATED,
-             response_model=ConversationOut)
-def book_conversation(body: ConversationIn, session: DbSession,
+             response_model=ConversationOut,
+             responses={404: {"description": "not_found: no such citizen"}})
+def book_conversation(body: ConversationIn, request: Request, session: DbSession,
                       principal: SanctionsWrite) -> ConversationOut:
+    _known_citizen(request, body.citizen_id)
     return conversation_out(conversations.book(session, principal, body))
 
 

@@ -3,6 +3,7 @@ rights guidance; weekly conversations. Through the gateway, on SQLite and Postgr
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -219,6 +220,20 @@ def test_roles_on_sanction_cases(system: System, http, ctx) -> None:
     assert_problem(http.get("/v1/sanction-cases", headers=police), 403, "insufficient_scope")
 
 
+def test_writes_about_an_unknown_citizen_are_404(http, ctx) -> None:
+    nobody = str(uuid.uuid4())
+    cw = ctx["caseworker"]
+    for method, path, body in (
+            ("PUT", f"/v1/hours-caps/{nobody}", {"weekly_hours": 10, "reason": "x"}),
+            ("POST", "/v1/rights-guidance", {"citizen_id": nobody,
+                                             "given_on": TODAY.isoformat(),
+                                             "channel": "letter"}),
+            ("POST", "/v1/conversations", {"citizen_id": nobody,
+                                           "scheduled_at": "2026-11-24T09:00:00+01:00"})):
+        assert_problem(http.request(method, path, json=body, headers=cw), 404, "not_found")
+    assert_problem(http.get(f"/v1/hours-caps/{nobody}", headers=cw), 404, "not_found")
+
+
 def test_guidance_is_recorded_when_given(http, ctx) -> None:
     citizen = enrolled_citizen(http, ctx["caseworker"])
     future = (TODAY + timedelta(days=1)).isoformat()
@@ -302,6 +317,12 @@ def test_conversation_states_across_weeks(http, ctx) -> None:
     assert due(last_week)[idle["id"]] == "missed"
     assert_problem(http.post(f"/v1/conversations/{missed['id']}/outcome", headers=cw,
                              json={"attended": True}), 409, "outcome_recorded")
+    # An outcome only once the conversation's time has come: no case for a future miss.
+    ahead = book(monday_of(TODAY) + timedelta(days=14))
+    refused = assert_problem(http.post(f"/v1/conversations/{ahead['id']}/outcome",
+                                       headers=cw, json={"attended": False}),
+                             422, "validation_error")
+    assert [e["loc"] for e in refused["errors"]] == [["body", "attended"]]
     cases = http.get("/v1/sanction-cases", params={"citizen_id": idle["id"]},
                      headers=cw).json()["items"]
     assert [(c["kind"], c["status"], c["conversation_id"]) for c in cases] == [
