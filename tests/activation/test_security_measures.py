@@ -127,40 +127,54 @@ def test_rivals_never_share_a_cohort(http, ctx) -> None:
     assert place_now(http, ctx, neutral["id"]).status_code == 201
 
 
-def test_rivals_placed_at_once_only_one_side_gets_in(system: System, http, ctx) -> None:
-    """Every request is held between reading the cohort's members and inserting (see
-    `group_checks_held`): without the contract's and the cohort's row locks all of them
-    see no rival in the cohort, and both sides get in, in every run on PostgreSQL."""
+def rival_sides(http, ctx, per_side: int = 3) -> tuple[str, str, dict[str, str]]:
+    """A conflict in force between two fresh affiliations, and `per_side` enrolled citizens
+    on each side: (side a, side b, citizen id -> side)."""
     side_a, side_b = f"A-{uuid.uuid4().hex[:6]}", f"B-{uuid.uuid4().hex[:6]}"
     assert http.post("/v1/conflicts", headers=ctx["police"], json={
         "affiliation_a": side_a, "affiliation_b": side_b,
         "valid_from": (TODAY - timedelta(days=1)).isoformat(),
         "valid_until": (TODAY + timedelta(days=100)).isoformat()}).status_code == 201
     sides = {}
-    for side in (side_a, side_b) * 3:
+    for side in (side_a, side_b) * per_side:
         citizen = enrolled_citizen(http, ctx["caseworker"])
         assess(http, ctx, citizen["cpr"], 1, [side])
         sides[citizen["id"]] = side
-    group = cohort(http, ctx)
-    # A member beforehand, with no affiliation: the contract's first placement creates its
-    # seats row, and placements racing to create it would queue behind the first one.
-    neutral = enrolled_citizen(http, ctx["caseworker"])["id"]
-    assert place_now(http, ctx, neutral, cohort_id=group).status_code == 201
+    return side_a, side_b, sides
+
+
+def race(system: System, sides: dict[str, str], request) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every citizen's placement at once, held inside the race window (see
+    `group_checks_held`); the ids of those placed. `request(client, citizen_id)` places."""
     start = threading.Barrier(len(sides), timeout=30)
 
     def attempt(citizen_id: str) -> int:
         with httpx.Client(base_url=system.url, timeout=120) as client:
             start.wait()  # tokens and citizens are ready: only the placements race
-            return place_now(client, ctx, citizen_id, cohort_id=group).status_code
+            return request(client, citizen_id).status_code
 
     with (concurrent.futures.ThreadPoolExecutor(len(sides)) as pool,
           group_checks_held(system) as all_waiting):
         futures = {cid: pool.submit(attempt, cid) for cid in sides}
         all_waiting(len(sides))
     statuses = {cid: future.result() for cid, future in futures.items()}
-    placed = [cid for cid, status in statuses.items() if status == 201]
-    assert placed and set(statuses.values()) <= {201, 409}, statuses
-    assert len({sides[cid] for cid in placed}) == 1, "rivals share a cohort"
+    assert set(statuses.values()) <= {201, 409}, statuses
+    return [cid for cid, status in statuses.items() if status == 201]
+
+
+def test_rivals_placed_at_once_only_one_side_gets_in(system: System, http, ctx) -> None:
+    """Every request is held between reading the cohort's members and inserting (see
+    `group_checks_held`): without the contract's and the cohort's row locks all of them
+    see no rival in the cohort, and both sides get in, in every run on PostgreSQL."""
+    _, _, sides = rival_sides(http, ctx)
+    group = cohort(http, ctx)
+    # A member beforehand, with no affiliation: the contract's first placement creates its
+    # seats row, and placements racing to create it would queue behind the first one.
+    neutral = enrolled_citizen(http, ctx["caseworker"])["id"]
+    assert place_now(http, ctx, neutral, cohort_id=group).status_code == 201
+    placed = race(system, sides,
+                  lambda client, cid: place_now(client, ctx, cid, cohort_id=group))
+    assert placed and len({sides[cid] for cid in placed}) == 1, "rivals share a cohort"
     members = http.get("/v1/placements", params={"limit": 500}, headers=ctx["caseworker"]
                        ).json()["items"]
     in_cohort = {p["citizen_id"] for p in members if p["cohort_id"] == group}
@@ -173,30 +187,10 @@ def test_rivals_placed_at_once_under_two_contracts_of_one_provider(
     contract and cohort locks do not meet here; the place's lock does. Held as above,
     every request gets its first answer (send the site) at once: without the place's lock
     both sides get in (PostgreSQL)."""
-    side_a, side_b = f"A-{uuid.uuid4().hex[:6]}", f"B-{uuid.uuid4().hex[:6]}"
-    assert http.post("/v1/conflicts", headers=ctx["police"], json={
-        "affiliation_a": side_a, "affiliation_b": side_b,
-        "valid_from": (TODAY - timedelta(days=1)).isoformat(),
-        "valid_until": (TODAY + timedelta(days=100)).isoformat()}).status_code == 201
-    contract_of = {side_a: "cleared", side_b: "uncleared"}
-    sides = {}
-    for side in (side_a, side_b) * 3:
-        citizen = enrolled_citizen(http, ctx["caseworker"])
-        assess(http, ctx, citizen["cpr"], 1, [side])
-        sides[citizen["id"]] = side
-    start = threading.Barrier(len(sides), timeout=30)
-
-    def attempt(citizen_id: str) -> int:
-        with httpx.Client(base_url=system.url, timeout=120) as client:
-            start.wait()
-            return place_now(client, ctx, citizen_id,
-                             contract=contract_of[sides[citizen_id]]).status_code
-
-    with (concurrent.futures.ThreadPoolExecutor(len(sides)) as pool,
-          group_checks_held(system) as all_waiting):
-        futures = {cid: pool.submit(attempt, cid) for cid in sides}
-        all_waiting(len(sides))
-    statuses = {cid: future.result() for cid, future in futures.items()}
-    placed = [cid for cid, status in statuses.items() if status == 201]
-    assert placed and set(statuses.values()) <= {201, 409}, statuses
-    assert len({sides[cid] for cid in placed}) == 1, "rivals at one place at one time"
+    side_a, _, sides = rival_sides(http, ctx)
+    contract_of = {cid: "cleared" if side == side_a else "uncleared"
+                   for cid, side in sides.items()}
+    placed = race(system, sides, lambda client, cid: place_now(
+        client, ctx, cid, contract=contract_of[cid]))
+    assert placed and len({sides[cid] for cid in placed}) == 1, \
+        "rivals at one place at one time"

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpx
 import psycopg
 import pytest
 from sqlalchemy import Connection, text
@@ -20,7 +21,7 @@ from services.platform.settings import ServiceName
 
 from ..conftest import BACKENDS, require_postgres
 from ..support.postgres import PostgresCluster
-from ..support.system import System
+from ..support.system import System, bearer
 
 
 @contextmanager
@@ -100,3 +101,19 @@ def audit_system(request: pytest.FixtureRequest, pg_cluster: PostgresCluster | N
 @pytest.fixture(scope="module")
 def system(audit_system: AuditSystem) -> System:
     return audit_system.system
+
+
+@pytest.fixture(scope="module")
+def http(system: System) -> Iterator[httpx.Client]:
+    with system.http() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def auditor(system: System) -> dict[str, str]:
+    return bearer(system.token_for("auditor"))
+
+
+@pytest.fixture(scope="module")
+def caseworker(system: System) -> dict[str, str]:
+    return bearer(system.token_for("caseworker"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,22 +33,6 @@ from .conftest import AuditSystem, as_owner, plain
 class Retention:
     client_id = "test-retention"
     role = "system"
-
-
-@pytest.fixture(scope="module")
-def http(system: System) -> Iterator[httpx.Client]:
-    with system.http() as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def auditor(system: System) -> dict[str, str]:
-    return bearer(system.token_for("auditor"))
-
-
-@pytest.fixture(scope="module")
-def caseworker(system: System) -> dict[str, str]:
-    return bearer(system.token_for("caseworker"))
 
 
 def verify(http: httpx.Client, auditor: dict[str, str]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import concurrent.futures
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -33,16 +32,6 @@ FIELDS = {"at", "actor", "role", "action", "resource", "citizen_id", "purpose", 
 
 
 @pytest.fixture(scope="module")
-def auditor(system: System) -> dict[str, str]:
-    return bearer(system.token_for("auditor"))
-
-
-@pytest.fixture(scope="module")
-def caseworker(system: System) -> dict[str, str]:
-    return bearer(system.token_for("caseworker"))
-
-
-@pytest.fixture(scope="module")
 def other_roles(system: System) -> dict[str, str]:
     """A token of every role but the auditor's (clients made in parallel: each secret is
     a slow hash)."""
@@ -60,12 +49,6 @@ def other_roles(system: System) -> dict[str, str]:
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         return dict(pool.map(token, [*ROLES_WITHOUT_AUDIT, "provider"]))
-
-
-@pytest.fixture(scope="module")
-def http(system: System) -> Iterator[httpx.Client]:
-    with system.http() as client:
-        yield client
 
 
 def read_all(http: httpx.Client, headers: dict[str, str], **params: Any) -> list[dict]:
