@@ -801,6 +801,10 @@ class GivenNeighbours:
     def contract_terms(self, contract_id: uuid.UUID) -> ContractTerms:
         return self._terms
 
+    def eligibility_and_terms(self, citizen_id: uuid.UUID, contract_id: uuid.UUID
+                              ) -> tuple[Eligibility, ContractTerms]:
+        return self._eligibility, self._terms
+
     def group_check(self, citizen_id: uuid.UUID, **_: Any) -> GroupDecision:
         return GroupDecision(allowed=True, measure=None)
 

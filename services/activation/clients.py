@@ -5,6 +5,7 @@ transaction (in a worker thread), hence the synchronous client."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -44,6 +45,20 @@ class GroupDecision:
 class Neighbours:
     def __init__(self, gateway: SyncGatewayClient) -> None:
         self.gateway = gateway
+        # For asking two services at once (the placement's eligibility and contract terms).
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="neighbours")
+
+    def eligibility_and_terms(self, citizen_id: uuid.UUID, contract_id: uuid.UUID
+                              ) -> tuple[Eligibility | None, ContractTerms | None]:
+        """Both answers, asked at the same time: a placement waits for the slower one
+        only. An error of either is raised here, as if asked one after the other."""
+        terms = self._pool.submit(self.contract_terms, contract_id)
+        try:
+            eligibility = self.eligibility(citizen_id)
+        except BaseException:
+            wait([terms])  # never leave the other call running; the first error counts
+            raise
+        return eligibility, terms.result()
 
     def eligibility(self, citizen_id: uuid.UUID) -> Eligibility | None:
         """None when the citizens service knows no such citizen."""

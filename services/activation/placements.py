@@ -172,11 +172,13 @@ def create_placement(session: Session, principal: Principal, data: PlacementCrea
                      neighbours: Neighbours) -> Placement:
     audit_citizen(session, principal, "placement.create", data.citizen_id)
     check_start_phase(data)
-    citizen = neighbours.eligibility(data.citizen_id)
+    citizen, found_terms = neighbours.eligibility_and_terms(data.citizen_id, data.contract_id)
     if citizen is None or citizen.open_since is None or citizen.open_since > data.starts_on:
         raise NotEnrolled("The citizen must be enrolled when the placement starts.")
     check_age(data.offer_type, citizen.birth_date, data.starts_on)
-    terms = contract_terms(neighbours, data.contract_id)
+    if found_terms is None:
+        raise ContractNotCovering("No such contract.")
+    terms = found_terms
     check_contract_covers(terms, data)
     first, last = data.starts_on, data.ends_on
 

@@ -96,6 +96,9 @@ class FixedNeighbours:
     def contract_terms(self, contract_id):
         return self.contract
 
+    def eligibility_and_terms(self, citizen_id, contract_id):
+        return self.eligibility(citizen_id), self.contract_terms(contract_id)
+
     def group_check(self, *args, **kwargs):
         return GroupDecision(allowed=True, measure=None)
 
