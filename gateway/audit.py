@@ -85,6 +85,10 @@ ANCHORS_PREFIX = "audit_log/verify heads="
 _ANCHOR = re.compile(r"([a-z]+):(\d+):([0-9a-f]{" + str(ANCHOR_HASH_CHARS) + "})")
 
 SortKey = tuple[datetime, str, int]
+# What both routes may answer besides their own: documented once.
+AUDIT_REFUSALS: dict[int | str, dict[str, Any]] = {
+    429: {"description": "rate_limited: too many audit requests (Retry-After)"},
+    503: {"description": "service_unavailable: `down` names the services"}}
 
 
 class Caller:
@@ -277,8 +281,7 @@ def _service_entries(service: str, answer: Any) -> list[AuditEntryOut]:
     "take a date (a Copenhagen day; `to` includes it) or an RFC 3339 timestamp with "
     "offset (`from` inclusive, `to` exclusive). A service that does not answer makes "
     "the answer a 503 that names it.",
-    responses={429: {"description": "rate_limited: too many audit requests (Retry-After)"},
-               503: {"description": "service_unavailable: `down` names the services"}})
+    responses=AUDIT_REFUSALS)
 async def read_trail(
     request: Request,
     caller: TrailReader,
@@ -368,8 +371,7 @@ def _verify_own(engine: Engine) -> ChainOut:
     "Entries deleted by audit retention (`sikkerby retention run`, older than the "
     "configured years) are no break: that chain then starts at `starts_at_seq`, and "
     "`retained_before` says which entries went.",
-    responses={429: {"description": "rate_limited: too many audit requests (Retry-After)"},
-               503: {"description": "service_unavailable: `down` names the services"}})
+    responses=AUDIT_REFUSALS)
 async def verify_trail(request: Request, caller: ChainVerifier) -> VerifyOut:
     state = request.app.state
     await state.audit.flush()

@@ -104,7 +104,7 @@ def visible_placement(session: Session, principal: Principal,
 # Cohorts ----------------------------------------------------------------------------------
 def create_cohort(session: Session, principal: Principal, data: CohortCreate,
                   neighbours: Neighbours) -> Cohort:
-    terms = contract_terms(neighbours, data.contract_id)
+    terms = known_terms(neighbours.contract_terms(data.contract_id))
     if data.offer_type.value not in terms.offer_types:
         raise ContractNotCovering("The contract does not cover this offer type.")
     cohort = Cohort(contract_id=terms.id, provider_id=terms.provider_id,
@@ -137,8 +137,8 @@ def list_cohorts(session: Session, principal: Principal, *, contract_id: uuid.UU
 
 
 # Placements --------------------------------------------------------------------------------
-def contract_terms(neighbours: Neighbours, contract_id: uuid.UUID) -> ContractTerms:
-    terms = neighbours.contract_terms(contract_id)
+def known_terms(terms: ContractTerms | None) -> ContractTerms:
+    """The providers service's answer: no contract, no placement or cohort under it."""
     if terms is None:
         raise ContractNotCovering("No such contract.")
     return terms
@@ -176,9 +176,7 @@ def create_placement(session: Session, principal: Principal, data: PlacementCrea
     if citizen is None or citizen.open_since is None or citizen.open_since > data.starts_on:
         raise NotEnrolled("The citizen must be enrolled when the placement starts.")
     check_age(data.offer_type, citizen.birth_date, data.starts_on)
-    if found_terms is None:
-        raise ContractNotCovering("No such contract.")
-    terms = found_terms
+    terms = known_terms(found_terms)
     check_contract_covers(terms, data)
     first, last = data.starts_on, data.ends_on
 

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from services.platform.clock import local_today
-from services.platform.cpr import parse_cpr
 from services.platform.db import DbSession
 from services.platform.fields import Day
 from services.platform.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
@@ -58,8 +57,8 @@ async def register_citizen(body: CitizenCreate, request: Request, response: Resp
                                       _keys(request))
     # Inside the registration's transaction: a police report made before applies to the
     # citizen from the first placement on, or there is no registration.
-    await clients.announce_registration(clients.gateway_client(request),
-                                        parse_cpr(body.cpr).digits, citizen.id)
+    await clients.announce_registration(clients.gateway_client(request), body.cpr,
+                                        citizen.id)  # `cpr`: the ten digits (fields.py)
     response.headers["ETag"] = logic.etag(citizen)
     return logic.citizen_out(citizen, CitizenStatus.not_enrolled, local_today())
 

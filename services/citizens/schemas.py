@@ -7,11 +7,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
-from services.platform.clock import local_today
-from services.platform.cpr import InvalidCpr, parse_cpr
-from services.platform.fields import Day
+from services.platform.fields import CprNumber, Day
 
 
 class Benefit(StrEnum):
@@ -52,15 +50,6 @@ class CitizenStatus(StrEnum):
     exited = "exited"
 
 
-def _valid_cpr(value: str) -> str:
-    try:
-        return parse_cpr(value, today=local_today()).digits
-    except InvalidCpr as exc:
-        # The message says what is wrong; the handler never echoes the input.
-        raise ValueError(str(exc)) from None
-
-
-CprNumber = Annotated[str, StringConstraints(max_length=11), AfterValidator(_valid_cpr)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 

@@ -12,6 +12,8 @@ its plain type (string/date, string/date-time, integer, number, boolean).
   years 1900 to 2999: the rules count weeks and months past any date they are given,
   and year 9999 has no week after it.
 - `Timestamp`: an RFC 3339 timestamp with its offset (`Z` or `+01:00`).
+- `CprNumber`: a CPR number (services/platform/cpr.py), given on as its ten digits; a
+  refusal says what is wrong, never the number.
 - `BodyInt`, `BodyNumber`, `BodyBool`: a JSON integer, number (an integer too: 37 hours
   is a number) and boolean, never a string or another type.
 - `IntegerText`: for an integer in a query string. A query value arrives as text, so "5"
@@ -30,7 +32,10 @@ import re
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Strict
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Strict, StringConstraints
+
+from .clock import local_today
+from .cpr import InvalidCpr, parse_cpr
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIMESTAMP = re.compile(
@@ -82,3 +87,13 @@ BodyInt = Annotated[int, Strict()]
 BodyNumber = Annotated[float, Strict()]
 BodyBool = Annotated[bool, Strict()]
 IntegerText = BeforeValidator(_integer_text)
+
+
+def _valid_cpr(value: str) -> str:
+    try:
+        return parse_cpr(value, today=local_today()).digits
+    except InvalidCpr as exc:
+        raise ValueError(str(exc)) from None  # says what is wrong, never the number
+
+
+CprNumber = Annotated[str, StringConstraints(max_length=11), AfterValidator(_valid_cpr)]

@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,9 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.platform.clock import local_today
-from services.platform.cpr import InvalidCpr, parse_cpr
-from services.platform.fields import BodyInt, Day
+from services.platform.fields import BodyInt, CprNumber, Day
 from services.platform.vocabulary import MAX_THREAT_LEVEL, MIN_THREAT_LEVEL
 
 from .measures import Measure
@@ -37,14 +34,6 @@ MAX_GROUP_MEMBERS = 500
 MAX_SITE_MEMBERS = 20_000
 
 
-def _valid_cpr(value: str) -> str:
-    try:
-        return parse_cpr(value, today=local_today()).digits
-    except InvalidCpr as exc:
-        raise ValueError(str(exc)) from None  # says what is wrong, never the number
-
-
-CprNumber = Annotated[str, StringConstraints(max_length=11), AfterValidator(_valid_cpr)]
 # Opaque group codes from the police: letters, digits and . _ : - (compared without
 # regard to case, so "ltf" and "LTF" are one group for the conflict rule).
 AffiliationCode = Annotated[str, StringConstraints(
