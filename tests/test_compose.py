@@ -18,9 +18,7 @@ import re
 import stat
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ import pytest
 import yaml
 
 from gateway.keys import rotate_keys
-from services.platform.audit import PendingEntry, append_entries, verify_chain
+from services.platform.audit import append_entries, verify_chain
 from services.platform.db import make_engine, new_session
 from services.platform.migrate import upgrade_all
 from services.platform.settings import (
@@ -41,6 +39,7 @@ from services.platform.settings import (
     is_placeholder,
 )
 
+from .support.audit_log import REFUSED_ON_THE_AUDIT_LOG, audit_entries
 from .support.postgres import PostgresCluster, find_bindir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -542,21 +541,6 @@ def test_the_init_script_refuses_the_owner_password_for_the_service(
     assert "must differ" in result.stderr
 
 
-# What the services' roles must not do to the audit log, though they append to it.
-REFUSED_ON_THE_AUDIT_LOG = [
-    "UPDATE audit_entry SET actor = 'someone-else'",
-    "DELETE FROM audit_entry",
-    "TRUNCATE audit_entry",
-    "ALTER TABLE audit_entry DISABLE TRIGGER ALL",
-    "DROP TRIGGER audit_entry_append_only ON audit_entry",
-]
-
-
-def _audit_entries(n: int) -> list[PendingEntry]:
-    return [PendingEntry(at=datetime.now(UTC), actor="c-compose", role="caseworker",
-                         action="citizen.read", resource=f"citizen/{i}",
-                         citizen_id=uuid.uuid4(), purpose="case_handling", outcome="success",
-                         request_id=f"compose-{i}") for i in range(n)]
 
 
 def test_the_init_script_and_migrate_on_postgresql(
@@ -613,7 +597,7 @@ def test_the_init_script_and_migrate_on_postgresql(
         engine = make_engine(app_url)
         try:
             with new_session(engine) as session:
-                append_entries(session, _audit_entries(2))
+                append_entries(session, audit_entries(2, actor="c-compose"))
                 session.commit()
                 assert verify_chain(session) == (True, 2)
         finally:

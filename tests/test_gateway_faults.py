@@ -39,16 +39,13 @@ def test_rate_limit_per_client_is_429_with_retry_after(strict: System) -> None:
         assert_problem(response, 429, "rate_limited")
         assert int(response.headers["retry-after"]) >= 1
     # Another client has its own bucket.
-    other = strict.new_client("caseworker")
-    other_token = strict.token(other["client_id"], other["client_secret"])
     assert httpx.get(f"{strict.url}/v1/providers",
-                     headers=bearer(other_token)).status_code == 200
+                     headers=bearer(strict.token_for("caseworker"))).status_code == 200
 
 
 def test_the_audit_routes_have_their_own_smaller_budget(strict: System) -> None:
     """Each audit call asks every service; a verification streams every chain."""
-    auditor = strict.new_client("auditor")
-    token = strict.token(auditor["client_id"], auditor["client_secret"])
+    token = strict.token_for("auditor")
     statuses = []
     with strict.http() as http:
         for path in ("/v1/audit", "/v1/audit/verify", "/v1/audit", "/v1/audit/verify"):
@@ -58,10 +55,8 @@ def test_the_audit_routes_have_their_own_smaller_budget(strict: System) -> None:
     assert_problem(response, 429, "rate_limited")
     assert int(response.headers["retry-after"]) >= 1
     # Another auditor has a bucket of its own.
-    other = strict.new_client("auditor")
-    other_token = strict.token(other["client_id"], other["client_secret"])
     assert httpx.get(f"{strict.url}/v1/audit",
-                     headers=bearer(other_token)).status_code == 200
+                     headers=bearer(strict.token_for("auditor"))).status_code == 200
 
 
 def test_token_endpoint_is_limited_more_strictly(strict: System) -> None:

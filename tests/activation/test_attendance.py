@@ -36,12 +36,6 @@ def ctx(system: System) -> dict:
             "other_token": bearer(system.token_for("provider", provider_id=other["id"]))}
 
 
-@pytest.fixture
-def http(system: System):
-    with system.http() as client:
-        yield client
-
-
 def new_placement(http, ctx, *, contract: str = "contract", starts: date | None = None,
                   ends: date | None = None) -> dict:
     citizen = enrolled_citizen(http, ctx["caseworker"], enrolled_on="2025-01-06")

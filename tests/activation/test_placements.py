@@ -30,12 +30,6 @@ def ctx(system: System) -> dict:
             "contract": contract}
 
 
-@pytest.fixture
-def http(system: System):
-    with system.http() as client:
-        yield client
-
-
 # Hours caps ---------------------------------------------------------------------------
 def test_hours_cap_with_history(system: System, http, ctx) -> None:
     cw = ctx["caseworker"]

@@ -34,12 +34,6 @@ def ctx(system: System) -> dict:
                                                       provider_id=provider["id"]))}
 
 
-@pytest.fixture
-def http(system: System):
-    with system.http() as client:
-        yield client
-
-
 def absence_case(http, ctx, *, readiness: str = "jobparat", day: date = EVENT) -> dict:
     cw = ctx["caseworker"]
     citizen = enrolled_citizen(http, cw, readiness=readiness, enrolled_on="2025-01-06")

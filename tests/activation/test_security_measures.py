@@ -40,12 +40,6 @@ def ctx(system: System) -> dict:
             "uncleared": uncleared, "elsewhere": elsewhere}
 
 
-@pytest.fixture
-def http(system: System):
-    with system.http() as client:
-        yield client
-
-
 def assess(http, ctx, cpr: str, level: int, affiliations: list[str],
            measures: list[str] | None = None) -> None:
     response = http.post("/v1/threat-assessments", headers=ctx["police"], json={

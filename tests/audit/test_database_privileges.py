@@ -5,45 +5,20 @@ the grants of `migrations.common.application_role_grants`."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
 import psycopg
 import pytest
 from sqlmodel import select
 
-from services.platform.audit import AuditEntry, PendingEntry, append_entries, verify_chain
+from services.platform.audit import AuditEntry, append_entries, verify_chain
 from services.platform.db import make_engine, new_session
 from services.platform.idempotency import claim_idempotency_key, store_idempotent_response
 from services.platform.migrate import upgrade
 from services.platform.settings import ServiceName
 
 from ..conftest import require_postgres
+from ..support.audit_log import REFUSED_ON_THE_AUDIT_LOG, audit_entries
 from ..support.postgres import PostgresCluster
 from .conftest import create_application_role, plain
-
-REFUSED = [
-    "UPDATE audit_entry SET actor = 'someone-else'",
-    "DELETE FROM audit_entry",
-    "TRUNCATE audit_entry",  # fires no row trigger: only the privilege stops it
-    "ALTER TABLE audit_entry DISABLE TRIGGER audit_entry_append_only",
-    "ALTER TABLE audit_entry DISABLE TRIGGER ALL",
-    "DROP TRIGGER audit_entry_append_only ON audit_entry",
-    "CREATE OR REPLACE FUNCTION audit_entry_append_only() RETURNS trigger "
-    "LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
-    "DROP FUNCTION audit_entry_append_only() CASCADE",
-    "DROP TABLE audit_entry",
-    "ALTER TABLE audit_entry RENAME TO audit_entry_old",
-    "SET session_replication_role = replica",  # would switch every trigger off
-    "UPDATE alembic_version SET version_num = 'x'",
-]
-
-
-def _entries(n: int) -> list[PendingEntry]:
-    return [PendingEntry(at=datetime.now(UTC), actor="c-app", role="caseworker",
-                         action="citizen.read", resource=f"citizen/{i}",
-                         citizen_id=uuid.uuid4(), purpose="case_handling", outcome="success",
-                         request_id=f"r{i}") for i in range(n)]
 
 
 def test_the_application_role_can_append_and_read_the_audit_log_and_nothing_more(
@@ -66,7 +41,7 @@ def test_the_application_role_can_append_and_read_the_audit_log_and_nothing_more
     engine = make_engine(app_url)
     try:
         with new_session(engine) as session:
-            append_entries(session, _entries(3))
+            append_entries(session, audit_entries(3, actor="c-app"))
             session.commit()
             assert verify_chain(session) == (True, 3)
             assert len(session.exec(select(AuditEntry)).all()) == 3
@@ -79,7 +54,7 @@ def test_the_application_role_can_append_and_read_the_audit_log_and_nothing_more
 
     # Everything that could change or remove an entry is refused for want of privilege,
     # before any trigger is asked.
-    for statement in REFUSED:
+    for statement in REFUSED_ON_THE_AUDIT_LOG:
         with psycopg.connect(plain(app_url)) as app, pytest.raises(
                 psycopg.errors.InsufficientPrivilege):
             app.execute(statement)

@@ -359,10 +359,7 @@ class ActivationMachine(RuleBasedStateMachine):
     def hearing(self, data: st.DataObject) -> None:
         case = self.draw_case(data)
         if case is not None:
-            expect(self.call("caseworker", "POST", f"/v1/sanction-cases/{case.id}/hearing",
-                             json=HEARING,
-                             citizen_id=str(case.citizen_id), service=ServiceName.activation),
-                   "200", "case_closed")
+            self.send_hearing(case)
 
     @rule(data=st.data(), reached=st.booleans())
     @precondition(lambda self: self.reported)
@@ -391,11 +388,14 @@ class ActivationMachine(RuleBasedStateMachine):
         """The usual course: the hearing, then the decision."""
         case = self.draw_case(data)
         if case is not None:
-            expect(self.call("caseworker", "POST", f"/v1/sanction-cases/{case.id}/hearing",
-                             json=HEARING,
-                             citizen_id=str(case.citizen_id), service=ServiceName.activation),
-                   "200", "case_closed")
+            self.send_hearing(case)
             self.decision(case, sanction, replace=False)
+
+    def send_hearing(self, case: SanctionCase) -> None:
+        expect(self.call("caseworker", "POST", f"/v1/sanction-cases/{case.id}/hearing",
+                         json=HEARING, citizen_id=str(case.citizen_id),
+                         service=ServiceName.activation),
+               "200", "case_closed")
 
     def decision(self, case: SanctionCase, sanction: bool, replace: bool) -> None:
         body: dict[str, Any] = (
