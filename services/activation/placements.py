@@ -223,6 +223,7 @@ def create_placement(session: Session, principal: Principal, data: PlacementCrea
 
     member_ids = sorted({p.citizen_id for p in members if occupies(p, first, last)}
                         - {data.citizen_id}) if cohort is not None else []
+
     def group_check(site_member_ids: list[uuid.UUID] | None) -> GroupDecision:
         return neighbours.group_check(
             data.citizen_id, member_ids=member_ids,

@@ -128,6 +128,12 @@ def _affiliations_of(assessment: ThreatAssessment, keys: Keys) -> list[str]:
                                 assessment.id))
 
 
+def _affiliation_hashes(assessments: Iterable[ThreatAssessment], keys: Keys) -> set[str]:
+    """The keyed hashes of every affiliation in these assessments (how conflicts match)."""
+    return {keys.affiliation_hash(code) for assessment in assessments
+            for code in _affiliations_of(assessment, keys)}
+
+
 def _newest_first(assessment: ThreatAssessment) -> tuple[datetime, uuid.UUID]:
     return assessment.received_at, assessment.id
 
@@ -369,11 +375,9 @@ def group_check(session: Session, principal: Principal, data: GroupCheckIn, day:
             member_limit = policy.max_group_size(_required(policy, force.get(member)))
             if member_limit is not None and member_limit < group_after:
                 return refuse(RefusalMeasure.small_group)
-    ours = ({keys.affiliation_hash(code) for code in _affiliations_of(own, keys)}
-            if own is not None else set())
+    ours = _affiliation_hashes([own] if own is not None else [], keys)
     if ours and members:
-        theirs = {keys.affiliation_hash(code) for member in members if member in force
-                  for code in _affiliations_of(force[member], keys)}
+        theirs = _affiliation_hashes((force[m] for m in members if m in force), keys)
         if _conflict_in_force(session, ours, theirs, day):
             return refuse(RefusalMeasure.no_shared_location_with_conflicts)
     if ours and _conflict_in_force(session, ours, None, day):
@@ -387,9 +391,8 @@ def group_check(session: Session, principal: Principal, data: GroupCheckIn, day:
             record_access(session, principal, action="group_check.site_member",
                           resource=f"group_check/{candidate}", purpose=PLACEMENT_CHECK,
                           citizen_id=member)
-        theirs = {keys.affiliation_hash(code) for assessment in site_force.values()
-                  for code in _affiliations_of(assessment, keys)}
-        if _conflict_in_force(session, ours, theirs, day):
+        if _conflict_in_force(session, ours, _affiliation_hashes(site_force.values(), keys),
+                              day):
             return refuse(RefusalMeasure.no_shared_location_with_conflicts)
     level = own.level if own is not None else 0
     if data.contract_max_threat_level is not None and level > data.contract_max_threat_level:
